@@ -1,0 +1,13 @@
+// Small integer helpers shared by every kernel (no ISA-specific code: safe in any file).
+#pragma once
+#include <cstdint>
+
+namespace fastseg {
+
+inline constexpr int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+inline constexpr int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
+// Floor division and modulo for possibly negative a, positive b.
+inline constexpr int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+inline constexpr int64_t floor_mod(int64_t a, int64_t b) { return a - floor_div(a, b) * b; }
+
+}  // namespace fastseg

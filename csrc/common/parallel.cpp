@@ -1,0 +1,25 @@
+#include "common/parallel.h"
+
+#include <omp.h>
+
+#include <atomic>
+
+#include "common/check.h"
+
+namespace fastseg {
+
+namespace {
+std::atomic<int> g_threads{0};
+}
+
+int num_threads() {
+  int n = g_threads.load(std::memory_order_relaxed);
+  return n > 0 ? n : omp_get_max_threads();
+}
+
+void set_num_threads(int n) {
+  FASTSEG_CHECK(n >= 1, "num_threads must be >= 1, got " + std::to_string(n));
+  g_threads.store(n, std::memory_order_relaxed);
+}
+
+}  // namespace fastseg

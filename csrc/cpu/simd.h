@@ -1,0 +1,133 @@
+// SIMD traits: one struct per (ISA, element type) with the handful of operations the
+// micro-kernels need. The AVX traits exist only in files compiled with those ISA flags
+// (*_avx2.cpp, *_avx512.cpp); the portable traits compile everywhere. Keep this header free of
+// non-template inline functions: it is compiled with different flags in different files.
+// Everything lives in an inline namespace named after the flags of the including file, so that
+// the linker can never merge an AVX-512 copy of a helper into the baseline path (ODR).
+#pragma once
+#include <cstdint>
+
+#if defined(__AVX2__) || defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
+#if defined(__AVX512F__)
+#define FASTSEG_ISA_NS isa_avx512
+#elif defined(__AVX2__)
+#define FASTSEG_ISA_NS isa_avx2
+#else
+#define FASTSEG_ISA_NS isa_baseline
+#endif
+
+namespace fastseg::cpu::simd {
+inline namespace FASTSEG_ISA_NS {
+
+// Portable: a fixed array the compiler may auto-vectorise at the baseline ISA.
+template <class T>
+struct Portable {
+  using type = T;
+  static constexpr int lanes = 4;
+  struct V { T v[lanes]; };
+  static V zero() { return set1(T(0)); }
+  static V set1(T a) { V r; for (int i = 0; i < lanes; ++i) r.v[i] = a; return r; }
+  static V load(const T* p) { V r; for (int i = 0; i < lanes; ++i) r.v[i] = p[i]; return r; }
+  static V load_partial(const T* p, int n) {
+    V r; for (int i = 0; i < lanes; ++i) r.v[i] = i < n ? p[i] : T(0); return r;
+  }
+  static void store(T* p, V a) { for (int i = 0; i < lanes; ++i) p[i] = a.v[i]; }
+  static void store_partial(T* p, V a, int n) { for (int i = 0; i < n; ++i) p[i] = a.v[i]; }
+  static V fma(V a, V b, V c) { for (int i = 0; i < lanes; ++i) c.v[i] += a.v[i] * b.v[i]; return c; }
+  static V add(V a, V b) { for (int i = 0; i < lanes; ++i) a.v[i] += b.v[i]; return a; }
+  static T reduce_add(V a) { T s = 0; for (int i = 0; i < lanes; ++i) s += a.v[i]; return s; }
+};
+
+#if defined(__AVX2__) && defined(__FMA__)
+template <class T> struct Avx2;
+
+template <>
+struct Avx2<float> {
+  using type = float;
+  static constexpr int lanes = 8;
+  using V = __m256;
+  static __m256i mask(int n) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  }
+  static V zero() { return _mm256_setzero_ps(); }
+  static V set1(float a) { return _mm256_set1_ps(a); }
+  static V load(const float* p) { return _mm256_loadu_ps(p); }
+  static V load_partial(const float* p, int n) { return _mm256_maskload_ps(p, mask(n)); }
+  static void store(float* p, V a) { _mm256_storeu_ps(p, a); }
+  static void store_partial(float* p, V a, int n) { _mm256_maskstore_ps(p, mask(n), a); }
+  static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+  static V add(V a, V b) { return _mm256_add_ps(a, b); }
+  static float reduce_add(V a) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+  }
+};
+
+template <>
+struct Avx2<double> {
+  using type = double;
+  static constexpr int lanes = 4;
+  using V = __m256d;
+  static __m256i mask(int n) {
+    return _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), _mm256_setr_epi64x(0, 1, 2, 3));
+  }
+  static V zero() { return _mm256_setzero_pd(); }
+  static V set1(double a) { return _mm256_set1_pd(a); }
+  static V load(const double* p) { return _mm256_loadu_pd(p); }
+  static V load_partial(const double* p, int n) { return _mm256_maskload_pd(p, mask(n)); }
+  static void store(double* p, V a) { _mm256_storeu_pd(p, a); }
+  static void store_partial(double* p, V a, int n) { _mm256_maskstore_pd(p, mask(n), a); }
+  static V fma(V a, V b, V c) { return _mm256_fmadd_pd(a, b, c); }
+  static V add(V a, V b) { return _mm256_add_pd(a, b); }
+  static double reduce_add(V a) {
+    __m128d s = _mm_add_pd(_mm256_castpd256_pd128(a), _mm256_extractf128_pd(a, 1));
+    return _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)));
+  }
+};
+#endif
+
+#if defined(__AVX512F__)
+template <class T> struct Avx512;
+
+template <>
+struct Avx512<float> {
+  using type = float;
+  static constexpr int lanes = 16;
+  using V = __m512;
+  static __mmask16 mask(int n) { return static_cast<__mmask16>((1u << n) - 1u); }
+  static V zero() { return _mm512_setzero_ps(); }
+  static V set1(float a) { return _mm512_set1_ps(a); }
+  static V load(const float* p) { return _mm512_loadu_ps(p); }
+  static V load_partial(const float* p, int n) { return _mm512_maskz_loadu_ps(mask(n), p); }
+  static void store(float* p, V a) { _mm512_storeu_ps(p, a); }
+  static void store_partial(float* p, V a, int n) { _mm512_mask_storeu_ps(p, mask(n), a); }
+  static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+  static V add(V a, V b) { return _mm512_add_ps(a, b); }
+  static float reduce_add(V a) { return _mm512_reduce_add_ps(a); }
+};
+
+template <>
+struct Avx512<double> {
+  using type = double;
+  static constexpr int lanes = 8;
+  using V = __m512d;
+  static __mmask8 mask(int n) { return static_cast<__mmask8>((1u << n) - 1u); }
+  static V zero() { return _mm512_setzero_pd(); }
+  static V set1(double a) { return _mm512_set1_pd(a); }
+  static V load(const double* p) { return _mm512_loadu_pd(p); }
+  static V load_partial(const double* p, int n) { return _mm512_maskz_loadu_pd(mask(n), p); }
+  static void store(double* p, V a) { _mm512_storeu_pd(p, a); }
+  static void store_partial(double* p, V a, int n) { _mm512_mask_storeu_pd(p, mask(n), a); }
+  static V fma(V a, V b, V c) { return _mm512_fmadd_pd(a, b, c); }
+  static V add(V a, V b) { return _mm512_add_pd(a, b); }
+  static double reduce_add(V a) { return _mm512_reduce_add_pd(a); }
+};
+#endif
+
+}  // namespace FASTSEG_ISA_NS
+}  // namespace fastseg::cpu::simd

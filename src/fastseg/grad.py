@@ -1,0 +1,7 @@
+"""Gradient kernels, as ``torch.nn.grad``: each returns a new array (the gradient itself)."""
+
+from .ops.conv import (conv1d_bias, conv1d_input, conv1d_weight, conv2d_bias, conv2d_input,
+                       conv2d_weight)
+
+__all__ = ["conv1d_input", "conv1d_weight", "conv1d_bias", "conv2d_input", "conv2d_weight",
+           "conv2d_bias"]

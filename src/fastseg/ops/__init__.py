@@ -1,0 +1,1 @@
+"""NumPy-facing kernels with PyTorch names and semantics, one module per op family."""

@@ -1,0 +1,208 @@
+"""conv1d / conv2d and their gradients (torch.nn.functional / torch.nn.grad semantics).
+
+conv2d is cross-correlation, as in deep learning. Beyond PyTorch: every padding mode (including
+'symmetric', SciPy's 'symm') works with every gradient.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import _C
+from .._args import (float_array, int_tuple, integer, new_array, output_array, padding_mode,
+                     same_dtype, shape_tuple)
+
+__all__ = ["conv1d", "conv2d", "conv1d_input", "conv1d_weight", "conv1d_bias",
+           "conv2d_input", "conv2d_weight", "conv2d_bias"]
+
+
+@dataclass(frozen=True)
+class ConvGeometry:
+    """A checked conv2d geometry: x (N, C, H, W), w (K, C/groups, R, S) -> y (N, K, P, Q)."""
+
+    x_shape: tuple[int, int, int, int]
+    w_shape: tuple[int, int, int, int]
+    y_shape: tuple[int, int, int, int]
+    stride: tuple[int, int]
+    pads: tuple[int, int, int, int]  # top, left, bottom, right
+    dilation: tuple[int, int]
+    groups: int
+    mode: int
+
+    def native(self):
+        return _C.ConvGeometry(*self.stride, *self.pads, *self.dilation, self.groups, self.mode)
+
+
+def conv_geometry(x_shape, w_shape, stride, padding, dilation, groups, mode: str,
+                  dims: int) -> ConvGeometry:
+    """Validates conv{dims}d arguments (PyTorch's rules) and returns the conv2d geometry.
+
+    x_shape is (N, C, *spatial) and w_shape (K, C/groups, *kernel) with `dims` spatial axes;
+    conv1d is the conv2d of height 1.
+    """
+    n, c, *size = x_shape
+    k, cg, *kernel = w_shape
+    if any(v == 0 for v in (c, *size)):
+        raise ValueError(f"input: expected non-zero channel and spatial sizes, got shape {tuple(x_shape)}")
+    if any(v == 0 for v in w_shape):
+        raise ValueError(f"weight: expected non-zero sizes, got shape {tuple(w_shape)}")
+    groups = integer(groups, "groups", 1)
+    if c % groups or k % groups:
+        raise ValueError(f"groups: input channels ({c}) and output channels ({k}) must be "
+                         f"divisible by groups ({groups})")
+    if cg * groups != c:
+        raise ValueError(f"weight: expected {c // groups} input channels per group "
+                         f"(input channels {c} / groups {groups}), got shape {tuple(w_shape)}")
+    stride = int_tuple(stride, dims, "stride", 1)
+    dilation = int_tuple(dilation, dims, "dilation", 1)
+    mode_index = padding_mode(mode)
+    if isinstance(padding, str):
+        if padding == "valid":
+            before = after = (0,) * dims
+        elif padding == "same":
+            if any(s != 1 for s in stride):
+                raise ValueError(f"padding='same' needs stride 1, got stride {stride}")
+            total = [d * (r - 1) for d, r in zip(dilation, kernel)]
+            before = tuple(t // 2 for t in total)
+            after = tuple(t - b for t, b in zip(total, before))
+        else:
+            raise ValueError(f"padding: expected 'same', 'valid', an int or {dims} ints, got {padding!r}")
+    else:
+        before = after = int_tuple(padding, dims, "padding", 0)
+    limit = {"reflect": lambda p, s: p < s, "circular": lambda p, s: p <= s,
+             "symmetric": lambda p, s: p <= s}.get(mode)
+    if limit and not all(limit(p, s) for p, s in zip(before + after, size + size)):
+        bound = "smaller than" if mode == "reflect" else "at most"
+        raise ValueError(f"padding: {mode} padding must be {bound} the input size {tuple(size)}, "
+                         f"got {tuple(before)} / {tuple(after)}")
+    out = [(s + b + a - d * (r - 1) - 1) // st + 1
+           for s, b, a, d, r, st in zip(size, before, after, dilation, kernel, stride)]
+    if any(o < 1 for o in out):
+        raise ValueError(f"input: padded size {tuple(s + b + a for s, b, a in zip(size, before, after))} "
+                         f"is smaller than the dilated kernel "
+                         f"{tuple(d * (r - 1) + 1 for d, r in zip(dilation, kernel))}")
+    if dims == 1:  # as conv2d of height 1
+        return ConvGeometry((n, c, 1, size[0]), (k, cg, 1, kernel[0]), (n, k, 1, out[0]),
+                            (1, stride[0]), (0, before[0], 0, after[0]), (1, dilation[0]),
+                            groups, mode_index)
+    return ConvGeometry((n, c, *size), (k, cg, *kernel), (n, k, *out), stride,
+                        (before[0], before[1], after[0], after[1]), dilation, groups, mode_index)
+
+
+def _batched(x: np.ndarray, dims: int) -> tuple[np.ndarray, bool]:
+    """x with a batch axis, and whether it had one (PyTorch accepts unbatched input)."""
+    return (x, True) if x.ndim == dims + 2 else (x[None], False)
+
+
+def _conv(input, weight, bias, stride, padding, dilation, groups, padding_mode, out, dims):
+    x = float_array(input, "input", (dims + 1, dims + 2))
+    w = float_array(weight, "weight", (dims + 2,))
+    b = None if bias is None else float_array(bias, "bias", (1,))
+    same_dtype(x, "input", weight=w, bias=b)
+    xb, batched = _batched(x, dims)
+    g = conv_geometry(xb.shape, w.shape, stride, padding, dilation, groups, padding_mode, dims)
+    if b is not None and b.shape != (w.shape[0],):
+        raise ValueError(f"bias: expected shape ({w.shape[0]},), got {b.shape}")
+    y_shape = g.y_shape[:2] + g.y_shape[4 - dims:]
+    y = output_array(out, y_shape if batched else y_shape[1:], x.dtype, x, w, b)
+    if g.y_shape[0]:
+        _C.conv2d_forward(y.reshape(g.y_shape), xb.reshape(g.x_shape), w.reshape(g.w_shape), b,
+                          g.native())
+    return y
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
+           padding_mode="zeros", out=None):
+    """2-D cross-correlation of input (N, C, H, W) or (C, H, W) with weight (K, C/groups, R, S).
+
+    Same arguments and result as ``torch.nn.functional.conv2d`` (``padding`` may be an int, a
+    pair, ``'same'`` or ``'valid'``), plus ``padding_mode`` as ``torch.nn.Conv2d`` has it, with
+    ``'symmetric'`` (half-sample symmetric, SciPy's ``'symm'``) in addition, and ``out=``.
+    """
+    return _conv(input, weight, bias, stride, padding, dilation, groups, padding_mode, out, 2)
+
+
+def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
+           padding_mode="zeros", out=None):
+    """1-D cross-correlation of input (N, C, L) or (C, L) with weight (K, C/groups, kL); as conv2d."""
+    return _conv(input, weight, bias, stride, padding, dilation, groups, padding_mode, out, 1)
+
+
+def _grad_output(grad_output, g: ConvGeometry, dims: int, like: np.ndarray) -> np.ndarray:
+    dy = float_array(grad_output, "grad_output", (dims + 2,))
+    same_dtype(like, "weight" if like.ndim == dims + 2 else "input", grad_output=dy)
+    expected = g.y_shape[:2] + g.y_shape[4 - dims:]
+    if dy.shape != expected:
+        raise ValueError(f"grad_output: expected shape {expected}, got {dy.shape}")
+    return dy.reshape(g.y_shape)
+
+
+def _conv_input(input_shape, weight, grad_output, stride, padding, dilation, groups,
+                padding_mode, dims):
+    w = float_array(weight, "weight", (dims + 2,))
+    shape = shape_tuple(input_shape, "input_size", dims + 2)
+    g = conv_geometry(shape, w.shape, stride, padding, dilation, groups, padding_mode, dims)
+    dy = _grad_output(grad_output, g, dims, w)
+    dx = new_array(g.x_shape, w.dtype)
+    if shape[0]:
+        _C.conv2d_backward_input(dx, dy, w.reshape(g.w_shape), None, g.native())
+    return dx.reshape(shape)
+
+
+def _conv_weight(input, weight_shape, grad_output, stride, padding, dilation, groups,
+                 padding_mode, dims):
+    x = float_array(input, "input", (dims + 2,))
+    shape = shape_tuple(weight_shape, "weight_size", dims + 2)
+    g = conv_geometry(x.shape, shape, stride, padding, dilation, groups, padding_mode, dims)
+    dy = _grad_output(grad_output, g, dims, x)
+    dw = np.zeros(g.w_shape, x.dtype)
+    _C.conv2d_backward_weight(dw, x.reshape(g.x_shape), dy, g.native())
+    return dw.reshape(shape)
+
+
+def _conv_bias(grad_output, dims):
+    dy = float_array(grad_output, "grad_output", (dims + 2,))
+    db = np.zeros(dy.shape[1], dy.dtype)
+    _C.conv2d_backward_bias(db, dy.reshape(dy.shape[:2] + (math.prod(dy.shape[2:]), 1)))
+    return db
+
+
+def conv2d_input(input_size, weight, grad_output, stride=1, padding=0, dilation=1, groups=1,
+                 padding_mode="zeros"):
+    """Gradient of conv2d with respect to its input, as ``torch.nn.grad.conv2d_input``."""
+    return _conv_input(input_size, weight, grad_output, stride, padding, dilation, groups,
+                       padding_mode, 2)
+
+
+def conv2d_weight(input, weight_size, grad_output, stride=1, padding=0, dilation=1, groups=1,
+                  padding_mode="zeros"):
+    """Gradient of conv2d with respect to its weight, as ``torch.nn.grad.conv2d_weight``."""
+    return _conv_weight(input, weight_size, grad_output, stride, padding, dilation, groups,
+                        padding_mode, 2)
+
+
+def conv2d_bias(grad_output):
+    """Gradient of conv2d with respect to its bias: grad_output summed over N, H, W."""
+    return _conv_bias(grad_output, 2)
+
+
+def conv1d_input(input_size, weight, grad_output, stride=1, padding=0, dilation=1, groups=1,
+                 padding_mode="zeros"):
+    """Gradient of conv1d with respect to its input, as ``torch.nn.grad.conv1d_input``."""
+    return _conv_input(input_size, weight, grad_output, stride, padding, dilation, groups,
+                       padding_mode, 1)
+
+
+def conv1d_weight(input, weight_size, grad_output, stride=1, padding=0, dilation=1, groups=1,
+                  padding_mode="zeros"):
+    """Gradient of conv1d with respect to its weight, as ``torch.nn.grad.conv1d_weight``."""
+    return _conv_weight(input, weight_size, grad_output, stride, padding, dilation, groups,
+                        padding_mode, 1)
+
+
+def conv1d_bias(grad_output):
+    """Gradient of conv1d with respect to its bias: grad_output summed over N and L."""
+    return _conv_bias(grad_output, 1)
