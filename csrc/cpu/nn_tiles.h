@@ -1,0 +1,106 @@
+// The nn inner loops, written once as plain loops the compiler vectorises (`omp simd`) for the
+// ISA of the including file: nn_portable.cpp (baseline), nn_avx2.cpp, nn_avx512.cpp. Reductions
+// accumulate in double. Everything is a template or in the ISA's inline namespace (see simd.h).
+#pragma once
+#include <cstdint>
+
+#include "cpu/nn_kernels.h"
+#include "cpu/simd.h"
+
+namespace fastseg::cpu {
+inline namespace FASTSEG_ISA_NS {
+
+// The sqrt instruction itself (no libm call, no non-template inline function shared by ISAs).
+template <class T>
+T sqrt_of(T x) {
+  if constexpr (sizeof(T) == 4) return __builtin_sqrtf(x);
+  else return __builtin_sqrt(x);
+}
+
+template <class T>
+void shifted_sums(double* s1, double* s2, const T* x, int64_t n, T shift) {
+  double a = 0, b = 0;
+  const double sh = shift;
+#pragma omp simd reduction(+ : a, b)
+  for (int64_t i = 0; i < n; ++i) {
+    const double d = double(x[i]) - sh;
+    a += d;
+    b += d * d;
+  }
+  *s1 += a;
+  *s2 += b;
+}
+
+template <class T>
+void scale_shift(T* y, const T* x, int64_t n, T scale, T shift) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) y[i] = x[i] * scale + shift;
+}
+
+template <class T>
+void grad_sums(double* s1, double* s2, const T* dy, const T* x, int64_t n, T mean) {
+  double a = 0, b = 0;
+  const double mu = mean;
+#pragma omp simd reduction(+ : a, b)
+  for (int64_t i = 0; i < n; ++i) {
+    const double g = dy[i];
+    a += g;
+    b += g * (double(x[i]) - mu);
+  }
+  *s1 += a;
+  *s2 += b;
+}
+
+template <class T>
+void grad_combine(T* dx, const T* dy, const T* x, int64_t n, T a, T b, T c) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) dx[i] = a * dy[i] + (b * x[i] + c);
+}
+
+template <class T>
+void relu_backward(T* dx, const T* dy, const T* y, int64_t n) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) dx[i] = y[i] > T(0) ? dy[i] : T(0);
+}
+
+// torch.optim.Adam, single-tensor path, element by element (amsgrad and weight decay
+// variants resolved outside the loop so that each loop stays branch-free).
+template <class T, bool Amsgrad, bool Coupled>
+void adam_loop(T* p, T* m, T* v, T* vmax, const T* g, int64_t n, const AdamScalars<T>& s) {
+  const T sign = s.maximize ? T(-1) : T(1);
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) {
+    T pi = p[i] * s.decay_factor;
+    T gi = sign * g[i];
+    if constexpr (Coupled) gi = gi + s.weight_decay * p[i];
+    const T mi = m[i] + s.one_minus_beta1 * (gi - m[i]);
+    const T vi = v[i] * s.beta2 + s.one_minus_beta2 * gi * gi;
+    T second = vi;
+    if constexpr (Amsgrad) {
+      second = vmax[i] > vi ? vmax[i] : vi;
+      vmax[i] = second;
+    }
+    const T denom = sqrt_of(second) / s.bias_correction2_sqrt + s.eps;
+    m[i] = mi;
+    v[i] = vi;
+    p[i] = pi - s.step_size * (mi / denom);
+  }
+}
+
+template <class T>
+void adam(T* p, T* m, T* v, T* vmax, const T* g, int64_t n, const AdamScalars<T>& s) {
+  const bool coupled = !s.decoupled && s.weight_decay != T(0);
+  if (s.amsgrad) coupled ? adam_loop<T, true, true>(p, m, v, vmax, g, n, s)
+                         : adam_loop<T, true, false>(p, m, v, vmax, g, n, s);
+  else coupled ? adam_loop<T, false, true>(p, m, v, vmax, g, n, s)
+               : adam_loop<T, false, false>(p, m, v, vmax, g, n, s);
+}
+
+template <class T>
+NnKernels<T> make_nn_kernels() {
+  return {&shifted_sums<T>, &scale_shift<T>, &grad_sums<T>, &grad_combine<T>, &relu_backward<T>,
+          &adam<T>};
+}
+
+}  // namespace FASTSEG_ISA_NS
+}  // namespace fastseg::cpu
