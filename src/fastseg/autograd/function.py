@@ -140,7 +140,7 @@ def run_backward(tensor, grad) -> None:
             if g is None:
                 continue
             xp = array_module(g)
-            g = xp.ascontiguousarray(g, dtype=node.dtype)
+            g = xp.asarray(g, dtype=node.dtype, order="C")
             if node.grad is None:
                 if id(g) in given_to_leaves or not g.flags.writeable:
                     g = g.copy()  # one array is never two leaves' .grad, and .grad is writeable

@@ -378,11 +378,8 @@ class MatMul(Function):
         xp = array_module(grad)
         a2 = a[None, :] if a.ndim == 1 else a
         b2 = b[:, None] if b.ndim == 1 else b
-        g2 = grad
-        if a.ndim == 1:
-            g2 = xp.expand_dims(g2, -2)
-        if b.ndim == 1:
-            g2 = xp.expand_dims(g2, -1)
+        g2 = grad.reshape(np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2]) +
+                          (a2.shape[-2], b2.shape[-1]))
         da, db = ctx.needs_input_grad
         ga = gb = None
         if da:

@@ -20,6 +20,14 @@ def _data(x):
     return x.data if isinstance(x, Tensor) else x
 
 
+def _constant(a, like):
+    """An optional constant argument (class weights...) as an array of `like`'s dtype."""
+    if a is None:
+        return None
+    a = _data(a)
+    return array_module(a).asarray(a, dtype=_data(like).dtype)
+
+
 def _contiguous(a):
     return np.ascontiguousarray(a) if array_module(a) is np else a
 
@@ -371,7 +379,7 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
     target = _data(target)
     if target.dtype.kind not in "iu":
         raise TypeError(f"target: expected an integer array of class indices, got {target.dtype}")
-    return _NLLLoss.apply(input, target, _data(weight), ignore_index, reduction)
+    return _NLLLoss.apply(input, target, _constant(weight, input), ignore_index, reduction)
 
 
 def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean",
@@ -385,7 +393,7 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     classes = input.shape[class_dim]
     logp = log_softmax(input, class_dim)
     t = _data(target)
-    w = _data(weight)
+    w = _constant(weight, input)
     w_view = None if w is None else w.reshape((classes,) + (1,) * (input.ndim - class_dim - 1))
     if t.dtype.kind == "f":  # class probabilities
         if t.shape != input.shape:
@@ -442,7 +450,8 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean
     """torch.nn.functional.binary_cross_entropy_with_logits (numerically stable; `pos_weight`
     broadcast along the last axis, the class axis of (N, C) inputs)."""
     target = target if isinstance(target, Tensor) else np.asarray(target, _data(input).dtype)
-    loss = _BCEWithLogits.apply(input, target, _data(weight), _data(pos_weight))
+    loss = _BCEWithLogits.apply(input, target, _constant(weight, input),
+                                _constant(pos_weight, input))
     return _reduce(loss, reduction)
 
 

@@ -137,14 +137,15 @@ class Module:
         """Parameters and persistent buffers by PyTorch's dotted names, as the arrays themselves
         (not copies: like torch's detached tensors, they share the module's memory)."""
         out = OrderedDict()
-        for name, module in self.named_modules(prefix.rstrip(".")):
-            lead = f"{name}." if name else ""
-            for key, p in module._parameters.items():
-                if p is not None:
-                    out[lead + key] = p.data
-            for key, b in module._buffers.items():
-                if b is not None and key not in module._non_persistent:
-                    out[lead + key] = b.data
+        for key, p in self._parameters.items():
+            if p is not None:
+                out[prefix + key] = p.data
+        for key, b in self._buffers.items():
+            if b is not None and key not in self._non_persistent:
+                out[prefix + key] = b.data
+        for name, child in self._modules.items():  # shared modules under every name, as torch
+            if child is not None:
+                out.update(child.state_dict(f"{prefix}{name}."))
         return out
 
     def load_state_dict(self, state_dict, strict: bool = True) -> IncompatibleKeys:
