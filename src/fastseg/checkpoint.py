@@ -36,7 +36,7 @@ def write_safetensors(path, tensors: dict, metadata: dict | None = None) -> None
         code = _CODES.get(a.dtype.newbyteorder("<") if a.dtype.byteorder == ">" else a.dtype)
         if code is None:
             raise TypeError(f"tensors[{name!r}]: dtype {a.dtype} has no safetensors code")
-        a = np.ascontiguousarray(a, dtype=_DTYPES[code])
+        a = np.asarray(a, dtype=_DTYPES[code], order="C")
         header[name] = {"dtype": code, "shape": list(a.shape),
                         "data_offsets": [offset, offset + a.nbytes]}
         offset += a.nbytes

@@ -404,7 +404,7 @@ class ReLU(Function):
         if array_module(out) is not np or grad.dtype != out.dtype:
             return grad * (out > 0)
         dx = np.empty_like(out)
-        _C.relu_backward(dx, np.ascontiguousarray(grad), out)  # one fused pass
+        _C.relu_backward(dx, np.asarray(grad, order="C"), out)  # one fused pass
         return dx
 
 

@@ -28,10 +28,6 @@ def _constant(a, like):
     return array_module(a).asarray(a, dtype=_data(like).dtype)
 
 
-def _contiguous(a):
-    return np.ascontiguousarray(a) if array_module(a) is np else a
-
-
 def _needs_graph(*tensors) -> bool:
     return is_grad_enabled() and any(isinstance(t, Tensor) and t.requires_grad for t in tensors)
 

@@ -227,7 +227,7 @@ class Adam(Optimizer):
         state["step"] += 1
         beta1, beta2 = group["betas"]
         _C.adam_step(param, state["exp_avg"], state["exp_avg_sq"], state.get("max_exp_avg_sq"),
-                     np.ascontiguousarray(grad, param.dtype), group["lr"], beta1, beta2,
+                     np.asarray(grad, param.dtype, order="C"), group["lr"], beta1, beta2,
                      group["eps"], group["weight_decay"], state["step"], group["amsgrad"],
                      self.decoupled_weight_decay, group["maximize"])
 
