@@ -9,6 +9,7 @@ import pytest
 import fastseg
 from fastseg import nn, optim
 from fastseg.autograd import gradcheck
+from fastseg.bench.unet import torch_unet
 from helpers import assert_close, torch
 from nn_helpers import needs_torch
 
@@ -30,61 +31,6 @@ def one_thread():
     fastseg.set_num_threads(previous)
     if torch is not None:
         torch.set_num_threads(previous_torch)
-
-
-def torch_unet(in_channels, num_classes, base_channels=64, depth=4, batchnorm=True,
-               upsample="transpose", dropout=0.0):
-    """The PyTorch model fastseg.nn.UNet is equivalent to, module for module."""
-    tnn = torch.nn
-
-    def double_conv(cin, cout):
-        layers = []
-        for c in (cin, cout):
-            layers.append(tnn.Conv2d(c, cout, 3, padding=1, bias=not batchnorm))
-            if batchnorm:
-                layers.append(tnn.BatchNorm2d(cout))
-            layers.append(tnn.ReLU(inplace=True))
-        if dropout:
-            layers.append(tnn.Dropout2d(dropout))
-        return tnn.Sequential(*layers)
-
-    class UpBlock(tnn.Module):
-        def __init__(self, cin, cout):
-            super().__init__()
-            self.up = (tnn.ConvTranspose2d(cin, cin // 2, 2, stride=2) if upsample == "transpose"
-                       else tnn.Sequential(tnn.Upsample(scale_factor=2, mode="bilinear",
-                                                        align_corners=False),
-                                           tnn.Conv2d(cin, cin // 2, 1)))
-            self.conv = double_conv(cin, cout)
-
-        def forward(self, x, skip):
-            return self.conv(torch.cat([skip, self.up(x)], 1))
-
-    class UNet(tnn.Module):
-        def __init__(self):
-            super().__init__()
-            ch = [base_channels * 2 ** i for i in range(depth + 1)]
-            self.encoder = tnn.ModuleList([double_conv(in_channels, ch[0])] +
-                                          [double_conv(ch[i - 1], ch[i]) for i in range(1, depth + 1)])
-            self.pool = tnn.MaxPool2d(2)
-            self.decoder = tnn.ModuleList([UpBlock(ch[i + 1], ch[i]) for i in reversed(range(depth))])
-            self.head = tnn.Conv2d(ch[0], num_classes, 1)
-
-        def forward(self, x):
-            h, w = x.shape[-2:]
-            m = 2 ** depth
-            ph, pw = -h % m, -w % m
-            x = tnn.functional.pad(x, (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2))
-            skips = []
-            for i, block in enumerate(self.encoder):
-                x = block(x if i == 0 else self.pool(x))
-                skips.append(x)
-            x = skips.pop()
-            for block in self.decoder:
-                x = block(x, skips.pop())
-            return self.head(x)[..., ph // 2: ph // 2 + h, pw // 2: pw // 2 + w]
-
-    return UNet()
 
 
 def twin_unets(dtype, upsample="transpose", **kw):
