@@ -122,6 +122,12 @@ def test_batchnorm_gradcheck_and_errors(rng):
     rm, rv = np.zeros(2), np.ones(2) * 2
     assert gradcheck(lambda x, w, b: F.batch_norm(x, rm, rv, w, b, training=False), [x, w, b])
     assert gradcheck(lambda x: F.batch_norm(x, None, None, training=True), [t64(rng.standard_normal((5, 3)))])
+    for training in (True, False):  # the fused BatchNorm + ReLU equals the two ops
+        fused = F.batch_norm_relu(x, rm, rv, w, b, training=training)
+        assert np.allclose(fused.data, F.relu(F.batch_norm(x, rm, rv, w, b, training)).data,
+                           rtol=1e-14, atol=1e-14)
+        assert gradcheck(lambda x, w, b: F.batch_norm_relu(x, rm, rv, w, b, training=training),
+                         [x, w, b])
     with pytest.raises(ValueError, match="more than 1 value per channel"):
         nn.BatchNorm2d(2)(fastseg.tensor(np.ones((1, 2, 1, 1), np.float32)))
     with pytest.raises(ValueError, match="expected 4D input"):

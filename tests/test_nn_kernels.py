@@ -28,17 +28,20 @@ def test_batch_norm_stats_forward(shape, dtype, isa, rng):
     assert_close(var, x64.var((0, 2)), 1e-5 if dtype == np.float32 else 1e-11, "var")
     w, b = rng.standard_normal(c).astype(dtype), rng.standard_normal(c).astype(dtype)
     invstd = (1 / np.sqrt(var.astype(np.float64) + 1e-5)).astype(dtype)
-    for weight, bias in ((w, b), (None, None)):
+    for (weight, bias), relu in [((w, b), False), ((w, b), True), ((None, None), False)]:
         y = nan(shape, dtype)
-        _C.batch_norm_forward(y, x, mean, invstd, weight, bias)
+        _C.batch_norm_forward(y, x, mean, invstd, weight, bias, relu)
         ref = (x64 - mean[:, None].astype(np.float64)) * invstd[:, None]
         if weight is not None:
             ref = ref * w[:, None] + b[:, None]
-        assert_close(y, ref, 10 * TOLERANCE[np.dtype(dtype)], "y")
+        assert_close(y, np.maximum(ref, 0) if relu else ref, 10 * TOLERANCE[np.dtype(dtype)], "y")
 
 
-def batch_norm_backward_reference(dy, x, mean, invstd, w, training):
+def batch_norm_backward_reference(dy, x, mean, invstd, w, training, y=None):
+    """Gradients of batch norm (then a ReLU of output y when y is given) in float64."""
     dy, x = dy.astype(np.float64), x.astype(np.float64)
+    if y is not None:
+        dy = np.where(y > 0, dy, 0)
     mean, invstd, w = (a.astype(np.float64)[:, None] for a in (mean, invstd, w))
     xhat = (x - mean) * invstd
     db = dy.sum((0, 2))
@@ -50,27 +53,29 @@ def batch_norm_backward_reference(dy, x, mean, invstd, w, training):
     return dx, dw, db
 
 
+@pytest.mark.parametrize("relu", [False, True])
 @pytest.mark.parametrize("training", [True, False])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("shape", SHAPES)
-def test_batch_norm_backward(shape, dtype, training, isa, rng):
+def test_batch_norm_backward(shape, dtype, training, relu, isa, rng):
     n, c, m = shape
     x = rng.standard_normal(shape).astype(dtype)
     dy = rng.standard_normal(shape).astype(dtype)
     mean = x.astype(np.float64).mean((0, 2)).astype(dtype)
     invstd = (1 / np.sqrt(x.astype(np.float64).var((0, 2)) + 0.1)).astype(dtype)
     w = rng.standard_normal(c).astype(dtype)
+    y = rng.standard_normal(shape).astype(dtype) if relu else None  # only its sign matters
     dx, dw, db = nan(shape, dtype), np.ones(c, dtype), np.ones(c, dtype)  # dw, db accumulate
-    _C.batch_norm_backward(dx, dw, db, dy, x, mean, invstd, w, training)
-    rdx, rdw, rdb = batch_norm_backward_reference(dy, x, mean, invstd, w, training)
+    _C.batch_norm_backward(dx, dw, db, dy, y, x, mean, invstd, w, training)
+    rdx, rdw, rdb = batch_norm_backward_reference(dy, x, mean, invstd, w, training, y)
     tol = 10 * TOLERANCE[np.dtype(dtype)]
     assert_close(dx, rdx, tol, "dx")
     assert_close(dw, rdw + 1, tol, "dweight")
     assert_close(db, rdb + 1, tol, "dbias")
     only_dx = nan(shape, dtype)
-    _C.batch_norm_backward(only_dx, None, None, dy, x, mean, invstd, None, training)
-    assert_close(only_dx, batch_norm_backward_reference(dy, x, mean, invstd, np.ones(c), training)[0],
-                 tol, "dx without weight")
+    _C.batch_norm_backward(only_dx, None, None, dy, y, x, mean, invstd, None, training)
+    assert_close(only_dx, batch_norm_backward_reference(dy, x, mean, invstd, np.ones(c), training,
+                                                        y)[0], tol, "dx without weight")
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -133,7 +138,7 @@ def test_results_do_not_depend_on_thread_count(rng):
             mean, var = np.empty(5, np.float32), np.empty(5, np.float32)
             _C.batch_norm_stats(mean, var, x)
             dx, dw, db = np.empty_like(x), np.zeros(5, np.float32), np.zeros(5, np.float32)
-            _C.batch_norm_backward(dx, dw, db, dy, x, mean, 1 / np.sqrt(var + 1e-5), w, True)
+            _C.batch_norm_backward(dx, dw, db, dy, None, x, mean, 1 / np.sqrt(var + 1e-5), w, True)
             results.append((mean, var, dx, dw, db))
     finally:
         fastseg.set_num_threads(previous)
@@ -151,12 +156,13 @@ def test_bad_arguments_raise():
     with pytest.raises(TypeError, match="mean: expected dtype float64"):
         _C.batch_norm_stats(np.zeros(3, np.float32), np.zeros(3), x.astype(np.float64))
     with pytest.raises(ValueError, match="dy: expected shape"):
-        _C.batch_norm_backward(None, None, None, x[:1], x, np.zeros(3, np.float32),
+        _C.batch_norm_backward(None, None, None, x[:1], None, x, np.zeros(3, np.float32),
                                np.ones(3, np.float32), None, True)
     with pytest.raises(ValueError, match="y: expected a writeable"):
         y = np.zeros_like(x)
         y.flags.writeable = False
-        _C.batch_norm_forward(y, x, np.zeros(3, np.float32), np.ones(3, np.float32), None, None)
+        _C.batch_norm_forward(y, x, np.zeros(3, np.float32), np.ones(3, np.float32), None, None,
+                              False)
     p = np.zeros(4, np.float32)
     with pytest.raises(ValueError, match="max_exp_avg_sq: needed with amsgrad"):
         _C.adam_step(p, p.copy(), p.copy(), None, p.copy(), 1e-3, 0.9, 0.999, 1e-8, 0, 1, True,

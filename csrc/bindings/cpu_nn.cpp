@@ -36,7 +36,7 @@ void bn_stats(py::array mean, py::array var, py::array x) {
 }
 
 void bn_forward(py::array y, py::array x, py::array mean, py::array invstd,
-                std::optional<py::array> weight, std::optional<py::array> bias) {
+                std::optional<py::array> weight, std::optional<py::array> bias, bool relu) {
   by_dtype(x, "x", [&](auto t) {
     using T = decltype(t);
     const auto s = ncm(x, "x");
@@ -47,13 +47,14 @@ void bn_forward(py::array y, py::array x, py::array mean, py::array invstd,
     const T* wp = optional_in<T>(weight, "weight", {s[1]});
     const T* bp = optional_in<T>(bias, "bias", {s[1]});
     py::gil_scoped_release nogil;
-    cpu::batch_norm_forward(yp, xp, mp, ip, wp, bp, s[0], s[1], s[2]);
+    cpu::batch_norm_forward(yp, xp, mp, ip, wp, bp, s[0], s[1], s[2], relu);
   });
 }
 
 void bn_backward(std::optional<py::array> dx, std::optional<py::array> dweight,
-                 std::optional<py::array> dbias, py::array dy, py::array x, py::array mean,
-                 py::array invstd, std::optional<py::array> weight, bool training) {
+                 std::optional<py::array> dbias, py::array dy, std::optional<py::array> y,
+                 py::array x, py::array mean, py::array invstd, std::optional<py::array> weight,
+                 bool training) {
   by_dtype(x, "x", [&](auto t) {
     using T = decltype(t);
     const auto s = ncm(x, "x");
@@ -61,12 +62,13 @@ void bn_backward(std::optional<py::array> dx, std::optional<py::array> dweight,
     T* dwp = optional_out<T>(dweight, "dweight", {s[1]});
     T* dbp = optional_out<T>(dbias, "dbias", {s[1]});
     const T* dyp = in<T>(dy, "dy", s);
+    const T* yp = optional_in<T>(y, "y", s);
     const T* xp = in<T>(x, "x");
     const T* mp = in<T>(mean, "mean", {s[1]});
     const T* ip = in<T>(invstd, "invstd", {s[1]});
     const T* wp = optional_in<T>(weight, "weight", {s[1]});
     py::gil_scoped_release nogil;
-    cpu::batch_norm_backward(dxp, dwp, dbp, dyp, xp, mp, ip, wp, s[0], s[1], s[2], training);
+    cpu::batch_norm_backward(dxp, dwp, dbp, dyp, yp, xp, mp, ip, wp, s[0], s[1], s[2], training);
   });
 }
 
@@ -109,12 +111,13 @@ void register_nn(py::module_& m) {
   m.def("batch_norm_stats", &bn_stats, py::arg("mean"), py::arg("var"), py::arg("x"),
         "mean, var (C,) = per-channel mean and biased variance of x (N,C,M)");
   m.def("batch_norm_forward", &bn_forward, py::arg("y"), py::arg("x"), py::arg("mean"),
-        py::arg("invstd"), py::arg("weight"), py::arg("bias"),
-        "y (N,C,M) = (x - mean) * invstd * weight + bias");
+        py::arg("invstd"), py::arg("weight"), py::arg("bias"), py::arg("relu"),
+        "y (N,C,M) = (x - mean) * invstd * weight + bias, then max(y, 0) when relu");
   m.def("batch_norm_backward", &bn_backward, py::arg("dx"), py::arg("dweight"), py::arg("dbias"),
-        py::arg("dy"), py::arg("x"), py::arg("mean"), py::arg("invstd"), py::arg("weight"),
-        py::arg("training"),
-        "dx (N,C,M) = input gradient; dweight, dbias (C,) += their gradients (None: skipped)");
+        py::arg("dy"), py::arg("y"), py::arg("x"), py::arg("mean"), py::arg("invstd"),
+        py::arg("weight"), py::arg("training"),
+        "dx (N,C,M) = input gradient; dweight, dbias (C,) += their gradients (None: skipped); "
+        "y: the output of a fused ReLU (or None)");
   m.def("relu_backward", &relu_bwd, py::arg("dx"), py::arg("dy"), py::arg("y"),
         "dx = dy where y > 0 else 0");
   m.def("adam_step", &adam, py::arg("param"), py::arg("exp_avg"), py::arg("exp_avg_sq"),

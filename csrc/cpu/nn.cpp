@@ -40,7 +40,7 @@ void batch_norm_stats(T* mean, T* var, const T* x, int64_t N, int64_t C, int64_t
 
 template <class T>
 void batch_norm_forward(T* y, const T* x, const T* mean, const T* invstd, const T* weight,
-                        const T* bias, int64_t N, int64_t C, int64_t M) {
+                        const T* bias, int64_t N, int64_t C, int64_t M, bool relu) {
   const NnKernels<T>& k = nn_kernels<T>();
 #pragma omp parallel for collapse(2) num_threads(threads_for(N * C * M)) schedule(static)
   for (int64_t n = 0; n < N; ++n)
@@ -48,15 +48,16 @@ void batch_norm_forward(T* y, const T* x, const T* mean, const T* invstd, const 
       const double scale = double(invstd[c]) * (weight ? double(weight[c]) : 1.0);
       const double shift = (bias ? double(bias[c]) : 0.0) - double(mean[c]) * scale;
       const int64_t off = (n * C + c) * M;
-      k.scale_shift(y + off, x + off, M, T(scale), T(shift));
+      k.scale_shift[relu](y + off, x + off, M, T(scale), T(shift));
     }
 }
 
 template <class T>
-void batch_norm_backward(T* dx, T* dweight, T* dbias, const T* dy, const T* x, const T* mean,
-                         const T* invstd, const T* weight, int64_t N, int64_t C, int64_t M,
-                         bool training) {
+void batch_norm_backward(T* dx, T* dweight, T* dbias, const T* dy, const T* y, const T* x,
+                         const T* mean, const T* invstd, const T* weight, int64_t N, int64_t C,
+                         int64_t M, bool training) {
   const NnKernels<T>& k = nn_kernels<T>();
+  const bool relu = y != nullptr;
   const double count = double(N) * double(M);
   const bool sums = dweight || dbias || (dx && training);
 #pragma omp parallel for num_threads(threads_for(N * C * M)) schedule(static)
@@ -65,17 +66,21 @@ void batch_norm_backward(T* dx, T* dweight, T* dbias, const T* dy, const T* x, c
     double sdy = 0, sdyx = 0;  // sum(dy), sum(dy * (x - mean))
     if (sums)
       for (int64_t n = 0; n < N; ++n)
-        k.grad_sums(&sdy, &sdyx, dy + (n * C + c) * M, x + (n * C + c) * M, M, T(mu));
+      {
+        const int64_t off = (n * C + c) * M;
+        k.grad_sums[relu](&sdy, &sdyx, dy + off, relu ? y + off : nullptr, x + off, M, T(mu));
+      }
     if (dbias) dbias[c] += T(sdy);
     if (dweight) dweight[c] += T(sdyx * is);
     if (!dx) continue;
-    // dx = w*is*(dy - sdy/count - (x-mu)*is^2*sdyx/count) = a*dy + b*x + c0 when training.
+    // dx = w*is*(g - sdy/count - (x-mu)*is^2*sdyx/count) = a*g + b*x + c0 when training.
     const double a = w * is;
     const double b = training ? -a * is * is * sdyx / count : 0.0;
     const double c0 = training ? -a * sdy / count - b * mu : 0.0;
     for (int64_t n = 0; n < N; ++n) {
       const int64_t off = (n * C + c) * M;
-      k.grad_combine(dx + off, dy + off, x + off, M, T(a), T(b), T(c0));
+      k.grad_combine[relu](dx + off, dy + off, relu ? y + off : nullptr, x + off, M, T(a), T(b),
+                           T(c0));
     }
   }
 }
@@ -121,9 +126,9 @@ void adam_step(T* param, T* exp_avg, T* exp_avg_sq, T* max_exp_avg_sq, const T* 
 #define FASTSEG_NN_INSTANTIATE(T)                                                             \
   template void batch_norm_stats<T>(T*, T*, const T*, int64_t, int64_t, int64_t);             \
   template void batch_norm_forward<T>(T*, const T*, const T*, const T*, const T*, const T*,   \
-                                      int64_t, int64_t, int64_t);                             \
+                                      int64_t, int64_t, int64_t, bool);                       \
   template void batch_norm_backward<T>(T*, T*, T*, const T*, const T*, const T*, const T*,    \
-                                       const T*, int64_t, int64_t, int64_t, bool);            \
+                                       const T*, const T*, int64_t, int64_t, int64_t, bool);  \
   template void relu_backward<T>(T*, const T*, const T*, int64_t);                            \
   template void adam_step<T>(T*, T*, T*, T*, const T*, int64_t, const AdamArgs&);
 FASTSEG_NN_INSTANTIATE(float)

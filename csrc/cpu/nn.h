@@ -11,19 +11,20 @@ namespace fastseg::cpu {
 template <class T>
 void batch_norm_stats(T* mean, T* var, const T* x, int64_t N, int64_t C, int64_t M);
 
-// y (N, C, M) = (x - mean) * invstd * weight + bias; mean, invstd, weight, bias are (C,),
-// weight / bias nullptr for 1 / 0.
+// y (N, C, M) = (x - mean) * invstd * weight + bias, then max(y, 0) when `relu` (a ReLU fused
+// after the normalisation); mean, invstd, weight, bias are (C,), weight / bias nullptr for 1 / 0.
 template <class T>
 void batch_norm_forward(T* y, const T* x, const T* mean, const T* invstd, const T* weight,
-                        const T* bias, int64_t N, int64_t C, int64_t M);
+                        const T* bias, int64_t N, int64_t C, int64_t M, bool relu);
 
 // Given dy (N, C, M): dweight, dbias (C,) += their gradients and dx (N, C, M) = the input
 // gradient; any of the three may be nullptr (not computed). `training`: mean and invstd are the
-// statistics of this x, so their dependence on x is part of dx.
+// statistics of this x, so their dependence on x is part of dx. y (N, C, M): the forward's
+// output when a ReLU was fused (dy only passes where y > 0), else nullptr.
 template <class T>
-void batch_norm_backward(T* dx, T* dweight, T* dbias, const T* dy, const T* x, const T* mean,
-                         const T* invstd, const T* weight, int64_t N, int64_t C, int64_t M,
-                         bool training);
+void batch_norm_backward(T* dx, T* dweight, T* dbias, const T* dy, const T* y, const T* x,
+                         const T* mean, const T* invstd, const T* weight, int64_t N, int64_t C,
+                         int64_t M, bool training);
 
 // dx (n) = dy where y > 0, else 0 (y is the ReLU's output).
 template <class T>

@@ -17,12 +17,13 @@ template <class T>
 struct NnKernels {
   // s1 += sum(x - shift), s2 += sum((x - shift)^2) over x (n)
   void (*shifted_sums)(double* s1, double* s2, const T* x, int64_t n, T shift);
-  // y (n) = x * scale + shift
-  void (*scale_shift)(T* y, const T* x, int64_t n, T scale, T shift);
-  // s1 += sum(dy), s2 += sum(dy * (x - mean)) over dy, x (n)
-  void (*grad_sums)(double* s1, double* s2, const T* dy, const T* x, int64_t n, T mean);
-  // dx (n) = a * dy + b * x + c
-  void (*grad_combine)(T* dx, const T* dy, const T* x, int64_t n, T a, T b, T c);
+  // [relu] y (n) = x * scale + shift, then max(., 0) with relu
+  void (*scale_shift[2])(T* y, const T* x, int64_t n, T scale, T shift);
+  // [relu] s1 += sum(g), s2 += sum(g * (x - mean)) over n with g = dy, or dy where y > 0 with relu
+  void (*grad_sums[2])(double* s1, double* s2, const T* dy, const T* y, const T* x, int64_t n,
+                       T mean);
+  // [relu] dx (n) = a * g + b * x + c, g as in grad_sums
+  void (*grad_combine[2])(T* dx, const T* dy, const T* y, const T* x, int64_t n, T a, T b, T c);
   void (*relu_backward)(T* dx, const T* dy, const T* y, int64_t n);
   void (*adam)(T* p, T* m, T* v, T* vmax, const T* g, int64_t n, const AdamScalars<T>& s);
 };

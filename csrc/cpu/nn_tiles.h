@@ -31,19 +31,31 @@ void shifted_sums(double* s1, double* s2, const T* x, int64_t n, T shift) {
   *s2 += b;
 }
 
-template <class T>
+// y (n) = x * scale + shift, then max(., 0) when Relu.
+template <class T, bool Relu>
 void scale_shift(T* y, const T* x, int64_t n, T scale, T shift) {
 #pragma omp simd
-  for (int64_t i = 0; i < n; ++i) y[i] = x[i] * scale + shift;
+  for (int64_t i = 0; i < n; ++i) {
+    const T v = x[i] * scale + shift;
+    y[i] = Relu ? (v > T(0) ? v : T(0)) : v;
+  }
 }
 
-template <class T>
-void grad_sums(double* s1, double* s2, const T* dy, const T* x, int64_t n, T mean) {
+// The output gradient that reaches the normalisation: dy, or dy masked by y > 0 when a ReLU
+// (output y) was fused after it.
+template <class T, bool Relu>
+T masked(const T* dy, const T* y, int64_t i) {
+  if constexpr (Relu) return y[i] > T(0) ? dy[i] : T(0);
+  else return dy[i];
+}
+
+template <class T, bool Relu>
+void grad_sums(double* s1, double* s2, const T* dy, const T* y, const T* x, int64_t n, T mean) {
   double a = 0, b = 0;
   const double mu = mean;
 #pragma omp simd reduction(+ : a, b)
   for (int64_t i = 0; i < n; ++i) {
-    const double g = dy[i];
+    const double g = masked<T, Relu>(dy, y, i);
     a += g;
     b += g * (double(x[i]) - mu);
   }
@@ -51,16 +63,16 @@ void grad_sums(double* s1, double* s2, const T* dy, const T* x, int64_t n, T mea
   *s2 += b;
 }
 
-template <class T>
-void grad_combine(T* dx, const T* dy, const T* x, int64_t n, T a, T b, T c) {
+template <class T, bool Relu>
+void grad_combine(T* dx, const T* dy, const T* y, const T* x, int64_t n, T a, T b, T c) {
 #pragma omp simd
-  for (int64_t i = 0; i < n; ++i) dx[i] = a * dy[i] + (b * x[i] + c);
+  for (int64_t i = 0; i < n; ++i) dx[i] = a * masked<T, Relu>(dy, y, i) + (b * x[i] + c);
 }
 
 template <class T>
 void relu_backward(T* dx, const T* dy, const T* y, int64_t n) {
 #pragma omp simd
-  for (int64_t i = 0; i < n; ++i) dx[i] = y[i] > T(0) ? dy[i] : T(0);
+  for (int64_t i = 0; i < n; ++i) dx[i] = masked<T, true>(dy, y, i);
 }
 
 // torch.optim.Adam, single-tensor path, element by element (amsgrad and weight decay
@@ -98,7 +110,11 @@ void adam(T* p, T* m, T* v, T* vmax, const T* g, int64_t n, const AdamScalars<T>
 
 template <class T>
 NnKernels<T> make_nn_kernels() {
-  return {&shifted_sums<T>, &scale_shift<T>, &grad_sums<T>, &grad_combine<T>, &relu_backward<T>,
+  return {&shifted_sums<T>,
+          {&scale_shift<T, false>, &scale_shift<T, true>},
+          {&grad_sums<T, false>, &grad_sums<T, true>},
+          {&grad_combine<T, false>, &grad_combine<T, true>},
+          &relu_backward<T>,
           &adam<T>};
 }
 

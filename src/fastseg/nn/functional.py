@@ -189,10 +189,11 @@ def gram(input, normalize=None):
 # ---- normalisation and dropout -------------------------------------------------------------------
 
 class _BatchNorm(Function):
-    """Batch normalisation over all axes but 1 through the fused C++ kernels (csrc/cpu/nn.cpp)."""
+    """Batch normalisation over all axes but 1 through the fused C++ kernels (csrc/cpu/nn.cpp),
+    optionally with the ReLU that follows it fused in (one pass, no intermediate array)."""
 
     @staticmethod
-    def forward(ctx, x, weight, bias, running_mean, running_var, training, momentum, eps):
+    def forward(ctx, x, weight, bias, running_mean, running_var, training, momentum, eps, relu):
         n, c = x.shape[:2]
         x3 = np.ascontiguousarray(x).reshape(n, c, -1)
         if training:
@@ -212,21 +213,21 @@ class _BatchNorm(Function):
             mean, var = running_mean.astype(x.dtype, copy=False), running_var
         invstd = (1 / np.sqrt(var + eps)).astype(x.dtype, copy=False)
         y = np.empty_like(x3)
-        _C.batch_norm_forward(y, x3, mean, invstd, weight, bias)
-        ctx.save_for_backward(x3, mean, invstd, weight)
+        _C.batch_norm_forward(y, x3, mean, invstd, weight, bias, relu)
+        ctx.save_for_backward(x3, y if relu else None, mean, invstd, weight)
         ctx.training = training
         return y.reshape(x.shape)
 
     @staticmethod
     def backward(ctx, grad):
-        x3, mean, invstd, weight = ctx.saved_tensors
+        x3, y, mean, invstd, weight = ctx.saved_tensors
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         c = x3.shape[1]
         dx = np.empty_like(x3) if need_x else None
         dw = np.zeros(c, x3.dtype) if need_w else None
         db = np.zeros(c, x3.dtype) if need_b else None
-        _C.batch_norm_backward(dx, dw, db, np.ascontiguousarray(grad).reshape(x3.shape), x3, mean,
-                               invstd, weight, ctx.training)
+        _C.batch_norm_backward(dx, dw, db, np.ascontiguousarray(grad).reshape(x3.shape), y, x3,
+                               mean, invstd, weight, ctx.training)
         return (None if dx is None else dx.reshape(grad.shape)), dw, db
 
 
@@ -235,7 +236,14 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     """torch.nn.functional.batch_norm: input (N, C, *); in training the batch statistics
     normalise and the running ones (updated in place, unbiased variance) follow them."""
     return _BatchNorm.apply(input, weight, bias, _data(running_mean), _data(running_var),
-                            training, momentum, eps)
+                            training, momentum, eps, False)
+
+
+def batch_norm_relu(input, running_mean, running_var, weight=None, bias=None, training=False,
+                    momentum=0.1, eps=1e-5):
+    """relu(batch_norm(...)) in one fused pass forward and backward (same arguments)."""
+    return _BatchNorm.apply(input, weight, bias, _data(running_mean), _data(running_var),
+                            training, momentum, eps, True)
 
 
 class _Scale(Function):

@@ -172,7 +172,9 @@ class _BatchNorm(Module):
     def _check_input(self, x):
         raise NotImplementedError
 
-    def forward(self, x):
+    def forward(self, x, fuse_relu: bool = False):
+        """`fuse_relu`: return relu(bn(x)) from one fused kernel (containers use it when a ReLU
+        module follows)."""
         self._check_input(x)
         if x.shape[1] != self.num_features:
             raise ValueError(f"input: expected {self.num_features} channels, got shape {x.shape}")
@@ -183,9 +185,10 @@ class _BatchNorm(Module):
                 factor = 1.0 / float(self.num_batches_tracked.data)
         batch_stats = self.training or self.running_mean is None  # torch's rule
         running = not self.training or self.track_running_stats
-        return F.batch_norm(x, self.running_mean if running else None,
-                            self.running_var if running else None, self.weight, self.bias,
-                            batch_stats, factor, self.eps)
+        fn = F.batch_norm_relu if fuse_relu else F.batch_norm
+        return fn(x, self.running_mean if running else None,
+                  self.running_var if running else None, self.weight, self.bias, batch_stats,
+                  factor, self.eps)
 
     def extra_repr(self):
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "

@@ -35,6 +35,19 @@ class DoubleConv(Sequential):
             layers.append(Dropout2d(dropout))
         super().__init__(*layers)
 
+    def forward(self, x):
+        layers = list(self)
+        i = 0
+        while i < len(layers):
+            if (isinstance(layers[i], BatchNorm2d) and i + 1 < len(layers)
+                    and isinstance(layers[i + 1], ReLU)):
+                x = layers[i](x, fuse_relu=True)  # BatchNorm + ReLU in one kernel
+                i += 2
+            else:
+                x = layers[i](x)
+                i += 1
+        return x
+
 
 def _pad_to_multiple(x, multiple: int):
     """x zero-padded (split evenly) so that H and W are multiples of `multiple`, and the slices
