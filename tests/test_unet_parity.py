@@ -97,6 +97,11 @@ STEP_OPTIMIZERS = [("SGD", dict(lr=0.05, momentum=0.9, nesterov=True, weight_dec
 def test_five_training_steps_match_torch(name, options, dtype, rng):
     fs, th = twin_unets(dtype)
     tol = 1e-10 if dtype == np.float64 else 1e-4
+    if name == "RMSprop" and dtype == np.float32:
+        # RMSprop's first steps are ~10 lr per element whatever the gradient's size, so the
+        # float32 rounding of a small gradient element (1e-2 of itself when it is 1e-4 of the
+        # largest) becomes that fraction of a full step; float64 checks the formulas at lr=1e-3.
+        options = dict(options, lr=1e-5)
     opt = getattr(optim, name)(fs.parameters(), **options)
     opt_t = getattr(torch.optim, name)(th.parameters(), **options)
     weight = np.array([0.5, 1.0, 2.0], dtype)
