@@ -168,6 +168,16 @@ def test_leaf_gradients_never_alias(rng):
     assert np.all(b.grad.data == 1)
 
 
+def test_boolean_mask_index_and_leaf_backward_copies(rng):
+    x = t64(rng, 3, 4)
+    mask = x.data > 0
+    assert gradcheck(lambda a: a[mask] * 2, [x])
+    dy = np.ones(x.shape)
+    x.backward(dy)
+    x.grad.data *= 3
+    assert np.all(dy == 1)  # the caller's gradient array is not the leaf's .grad
+
+
 def test_no_grad_detach_and_requires_grad_rules(rng):
     x = t64(rng, 3)
     with fastseg.no_grad():
