@@ -10,7 +10,7 @@ import pytest
 import fastseg
 from fastseg.autograd import Function, GradcheckError, gradcheck, hessian, jacobian
 from helpers import torch
-from nn_helpers import compare_with_torch, needs_torch
+from nn_helpers import compare_with_torch
 
 
 def t64(rng, *shape, positive=False):
