@@ -8,6 +8,7 @@ import numpy as np
 import fastseg
 
 from .case import Case, add, optional_import
+from .conv import torch_layer_step
 
 # (N, C_in, C_out, H=W of the input): the up-convolutions of a U-Net decoder.
 LAYERS = [(1, 128, 64, 64), (1, 256, 128, 32), (4, 64, 32, 128)]
@@ -32,18 +33,8 @@ def _layer_setup(n, cin, cout, size, backward):
         impls = {"fastseg": fastseg_step}
         torch = optional_import("torch", peers)
         if torch is not None:
-            xt, wt, bt, dyt = (torch.from_numpy(a) for a in (x, w, b, dy))
-            for t in (xt, wt, bt):
-                t.requires_grad_(backward)
-
-            def torch_step():
-                if not backward:
-                    with torch.no_grad():
-                        return torch.nn.functional.conv_transpose2d(xt, wt, bt, stride=2)
-                y = torch.nn.functional.conv_transpose2d(xt, wt, bt, stride=2)
-                return torch.autograd.grad(y, (xt, wt, bt), dyt)
-
-            impls["torch"] = torch_step
+            impls["torch"] = torch_layer_step(torch, torch.nn.functional.conv_transpose2d, x, w, b,
+                                              dy, backward, stride=2)
         return impls
 
     return setup
