@@ -6,7 +6,8 @@ import pytest
 
 import fastseg
 import reference as ref
-from helpers import Op, assert_same_for_any_thread_count, check_finite_differences, check_op, torch
+from helpers import (TOLERANCE, Op, assert_close, assert_same_for_any_thread_count,
+                     check_finite_differences, check_op, torch)
 
 
 def random_config(rng):
@@ -142,8 +143,7 @@ def test_output_padding_beyond_padding_leaves_only_the_bias(rng):
     b = rng.standard_normal(3)
     y = fastseg.conv_transpose2d(x, w, b, stride=3, padding=0, output_padding=2)
     assert y.shape == (1, 3, 4 * 3 - 3 + 2 + 2, 3 * 3 - 3 + 2 + 2)
-    np.testing.assert_allclose(y, ref.conv_transpose2d(x, w, b, (3, 3), (0, 0), (2, 2)),
-                               rtol=1e-12, atol=1e-12)
+    assert_close(y, ref.conv_transpose2d(x, w, b, (3, 3), (0, 0), (2, 2)), TOLERANCE[y.dtype])
     assert np.array_equal(y[0, :, -2:], np.broadcast_to(b[:, None, None], (3, 2, y.shape[3])))
 
 
@@ -166,11 +166,10 @@ def test_inputs_of_any_layout_work_and_are_not_modified(rng):
     x.flags.writeable = False
     copies = [a.copy() for a in (x, w, b)]
     y = fastseg.conv_transpose2d(x, w, b, stride=2, padding=1)
-    np.testing.assert_allclose(y, ref.conv_transpose2d(x, w, b, (2, 2), (1, 1)), rtol=1e-5, atol=1e-5)
+    assert_close(y, ref.conv_transpose2d(x, w, b, (2, 2), (1, 1)), TOLERANCE[y.dtype])
     dy = np.asfortranarray(rng.standard_normal(y.shape).astype(np.float32))
-    np.testing.assert_allclose(fastseg.grad.conv_transpose2d_input(dy, w, stride=2, padding=1),
-                               ref.conv_transpose2d_grads(x, w, dy, (2, 2), (1, 1))[0],
-                               rtol=1e-5, atol=1e-5)
+    assert_close(fastseg.grad.conv_transpose2d_input(dy, w, stride=2, padding=1),
+                 ref.conv_transpose2d_grads(x, w, dy, (2, 2), (1, 1))[0], TOLERANCE[y.dtype])
     for a, c in zip((x, w, b), copies):
         assert np.array_equal(a, c)
 
@@ -179,7 +178,7 @@ def test_unbatched_and_zero_batch(rng):
     x = rng.standard_normal((3, 5, 4))
     w = rng.standard_normal((3, 2, 3, 3))
     y = fastseg.conv_transpose2d(x, w, stride=2)
-    np.testing.assert_allclose(y, ref.conv_transpose2d(x[None], w, stride=(2, 2))[0], rtol=1e-12)
+    assert_close(y, ref.conv_transpose2d(x[None], w, stride=(2, 2))[0], TOLERANCE[y.dtype])
     empty = fastseg.conv_transpose2d(np.zeros((0, 3, 5, 4)), w, stride=2)
     assert empty.shape == (0, 2, 11, 9)
     assert fastseg.grad.conv_transpose2d_input(empty, w, stride=2).shape == (0, 3, 5, 4)
@@ -196,7 +195,7 @@ def test_out_argument(rng):
     w = rng.standard_normal((2, 3, 2, 2)).astype(np.float32)
     out = np.full((1, 3, 8, 8), np.nan, np.float32)
     assert fastseg.conv_transpose2d(x, w, stride=2, out=out) is out
-    np.testing.assert_allclose(out, ref.conv_transpose2d(x, w, stride=(2, 2)), rtol=1e-5, atol=1e-5)
+    assert_close(out, ref.conv_transpose2d(x, w, stride=(2, 2)), TOLERANCE[out.dtype])
     with pytest.raises(ValueError, match="out: expected shape"):
         fastseg.conv_transpose2d(x, w, out=np.empty((1, 3, 8, 8), np.float32))
     with pytest.raises(TypeError, match="out: expected dtype float32"):

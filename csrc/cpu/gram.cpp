@@ -37,8 +37,8 @@ struct Panel {
   int L;
   int64_t C, HW;
   int64_t chunk;   // columns per chunk, a multiple of L
-  int64_t stride;  // chunk + L: a row stride off the powers of two, so that the rows of the
-                   // panel do not all fall into the same cache sets (H*W often is one)
+  int64_t stride;  // chunk + L: off the powers of two (chunk often is one), so that the rows
+                   // of the panel do not all fall into the same cache sets
 
   Panel(int lanes, int64_t c, int64_t hw) : L(lanes), C(c), HW(hw) {
     const int64_t fit = kPanelBytes / (C * int64_t(sizeof(T))) / L * L;
