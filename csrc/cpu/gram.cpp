@@ -77,8 +77,8 @@ struct Triangle {
   std::vector<int64_t> rows;  // (C,) offset of each panel row
 
   Triangle(const ConvKernels<T>& k, const Panel<T>& p) : ks(k), pl(p) {
-    for (int64_t j0 = 0; j0 < pl.C; j0 += ks.wjb)
-      for (int64_t i0 = 0; i0 < pl.C && i0 < j0 + ks.wjb; i0 += ks.wkb) {
+    for (int64_t j0 = 0; j0 < pl.C; j0 += ks.pjb)
+      for (int64_t i0 = 0; i0 < pl.C && i0 < j0 + ks.pjb; i0 += ks.pkb) {
         ij.push_back(i0);
         ij.push_back(j0);
       }
@@ -96,8 +96,8 @@ struct Triangle {
     int64_t rows_read = 0;
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t i0 = ij[2 * t], j0 = ij[2 * t + 1];
-      const int64_t jb = std::min<int64_t>(ks.wjb, C - j0);
-      for (int64_t i = i0; i < std::min(i0 + ks.wkb, C); ++i)
+      const int64_t jb = std::min<int64_t>(ks.pjb, C - j0);
+      for (int64_t i = i0; i < std::min(i0 + ks.pkb, C); ++i)
         std::fill(gn + i * C + j0, gn + i * C + j0 + jb, T(0));
       rows_read = std::max(rows_read, j0 + jb);  // i0 < j0 + wjb: rows i come before
     }
@@ -106,11 +106,11 @@ struct Triangle {
       pl.pack(panel, fn, rows_read, p0, len);
       for (int64_t t = t0; t < t1; ++t) {
         const int64_t i0 = ij[2 * t], j0 = ij[2 * t + 1];
-        const int kb = int(std::min<int64_t>(ks.wkb, C - i0));
-        const int jb = int(std::min<int64_t>(ks.wjb, C - j0));
-        WgradTile<T> a{panel + i0 * pl.stride, panel, voff.data(), voff.data(), lanes.data(),
+        const int kb = int(std::min<int64_t>(ks.pkb, C - i0));
+        const int jb = int(std::min<int64_t>(ks.pjb, C - j0));
+        WgradPixelTile<T> a{panel + i0 * pl.stride, panel, voff.data(), voff.data(), lanes.data(),
                        rows.data() + j0, ceil_div(len, pl.L), pl.stride, C, gn + i0 * C + j0};
-        ks.wgrad[kb - 1][jb - 1](a);
+        ks.wgrad_pixel[kb - 1][jb - 1](a);
       }
     }
   }
@@ -164,10 +164,9 @@ void gram_backward_input(T* df, const T* f, const T* dg, int64_t N, int64_t C, i
   const Panel<T> pl(L, C, H * W);
   const int64_t HW = pl.HW, kblocks = ceil_div(C, ks.kb), nchunks = pl.chunks();
   const int64_t items = N * nchunks * kblocks;
-  // The 1x1 convolution reads the panel: tap c is row c (a single "channel" of C taps keeps the
-  // micro-kernel in its innermost loop).
-  std::vector<int64_t> taps(C);
-  for (int64_t c = 0; c < C; ++c) taps[c] = c * pl.stride;
+  // The 1x1 convolution reads the panel: pair c (channel c, the only tap) is row c.
+  std::vector<int64_t> offs(C);
+  for (int64_t c = 0; c < C; ++c) offs[c] = c * pl.stride;
   // S = scale * (dG + dG^T) per sample, packed as conv2d_forward packs weights: per block of kb
   // output rows starting at k0, (C, kb) at offset k0 * C.
   std::vector<T> sp(N * C * C);
@@ -188,9 +187,9 @@ void gram_backward_input(T* df, const T* f, const T* dg, int64_t N, int64_t C, i
     // its range once.
     const int tid = omp_get_thread_num();
     T* panel = panels.data() + tid * pl.size();
-    const T* xp[ConvKernels<T>::kMaxNV];
-    T* yp[ConvKernels<T>::kMaxNV];
-    int ln[ConvKernels<T>::kMaxNV];
+    const T* xp[ConvKernels<T>::kMax];
+    T* yp[ConvKernels<T>::kMax];
+    int ln[ConvKernels<T>::kMax];
     int64_t begin, end, packed = -1;
     thread_range(items, tid, omp_get_num_threads(), &begin, &end);
     for (int64_t item = begin; item < end; ++item) {
@@ -203,8 +202,7 @@ void gram_backward_input(T* df, const T* f, const T* dg, int64_t N, int64_t C, i
       const int64_t k0 = item % kblocks * ks.kb;
       const int kb = int(std::min<int64_t>(ks.kb, C - k0));
       T* y = df + (n * C + k0) * HW + p0;
-      const ConvTile<T> a{sp.data() + n * C * C + k0 * C, taps.data(), 1, C, 0, HW, nullptr,
-                          xp, yp, ln};
+      const ConvTile<T> a{sp.data() + n * C * C + k0 * C, offs.data(), C, HW, nullptr, xp, yp, ln};
       // Full vectors in groups of nv, then the partial one with masked loads and stores.
       const int64_t full = len / L;
       for (int64_t v = 0; v < full; v += ks.nv) {
