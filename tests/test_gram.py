@@ -30,8 +30,8 @@ def gram_op(normalize, shape):
               torch_forward)
 
 
-# (N, C, H, W): channels below, at and off the tile sizes (4 x 3, 4 x 6), H*W odd, one column,
-# several column chunks (H*W above every ISA's chunk), empty batch.
+# (N, C, H, W): channels below, at and off the vector lengths and tile sizes of every ISA (tiles of
+# 2 vectors of channels x 4, 6 or 12 rows), H*W odd, one column, several column chunks, empty batch.
 SHAPES = [(1, 1, 1, 1), (3, 5, 7, 9), (1, 13, 1, 31), (2, 24, 6, 8), (1, 37, 11, 13),
           (0, 6, 5, 5), (2, 50, 3, 1), (1, 67, 71, 73), (3, 9, 70, 61)]
 
