@@ -4,6 +4,8 @@ from . import _C
 from ._C import __version__, cpu_isa, get_num_threads, set_num_threads
 from . import grad
 from .ops.conv import conv1d, conv2d
+from .ops.conv_transpose import conv_transpose1d, conv_transpose2d
+from .ops.gram import gram
 
 __all__ = ["__version__", "cpu_isa", "get_num_threads", "set_num_threads", "grad",
-           "conv1d", "conv2d"]
+           "conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d", "gram"]
