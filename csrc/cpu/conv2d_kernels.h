@@ -31,7 +31,7 @@ struct WgradPixelTile {
   const T* x;            // (padded) input of input channel 0 of the group
   const int64_t* dy_off; // (nvec,) first element of each vector in dy
   const int64_t* x_off;  // (nvec,) first element of each vector in x
-  const int* lanes;      // (nvec,)
+  const int* lanes;      // (nvec,) valid lanes per vector, the full vectors first
   const int64_t* offs;   // (JB,) offset of each (channel, tap) pair: c*x_cstride + tap offset
   int64_t nvec, dy_kstride, ldw;
   T* dw;                 // (KB, ldw) slice of the weight gradient

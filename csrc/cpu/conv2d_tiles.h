@@ -53,23 +53,28 @@ void wgrad_pixel_tile(const WgradPixelTile<typename V::type>& a) {
     for (int j = 0; j < JB; ++j) acc[k][j] = V::zero();
   int64_t offs[JB];
   for (int j = 0; j < JB; ++j) offs[j] = a.offs[j];
-  for (int64_t v = 0; v < a.nvec; ++v) {
+  // Full vectors come first in the list. Two loops, not one with a branch: with both load
+  // kinds in one loop body GCC spills every accumulator on each iteration.
+  int64_t v = 0;
+  for (; v < a.nvec && a.lanes[v] == V::lanes; ++v) {
+    const T* dy = a.dy + a.dy_off[v];
+    const T* x = a.x + a.x_off[v];
+    Vec d[KB];
+    for (int k = 0; k < KB; ++k) d[k] = V::load(dy + k * a.dy_kstride);
+    for (int j = 0; j < JB; ++j) {
+      const Vec xv = V::load(x + offs[j]);
+      for (int k = 0; k < KB; ++k) acc[k][j] = V::fma(d[k], xv, acc[k][j]);
+    }
+  }
+  for (; v < a.nvec; ++v) {
     const T* dy = a.dy + a.dy_off[v];
     const T* x = a.x + a.x_off[v];
     const int n = a.lanes[v];
     Vec d[KB];
-    if (n == V::lanes) {
-      for (int k = 0; k < KB; ++k) d[k] = V::load(dy + k * a.dy_kstride);
-      for (int j = 0; j < JB; ++j) {
-        const Vec xv = V::load(x + offs[j]);
-        for (int k = 0; k < KB; ++k) acc[k][j] = V::fma(d[k], xv, acc[k][j]);
-      }
-    } else {
-      for (int k = 0; k < KB; ++k) d[k] = V::load_partial(dy + k * a.dy_kstride, n);
-      for (int j = 0; j < JB; ++j) {
-        const Vec xv = V::load_partial(x + offs[j], n);
-        for (int k = 0; k < KB; ++k) acc[k][j] = V::fma(d[k], xv, acc[k][j]);
-      }
+    for (int k = 0; k < KB; ++k) d[k] = V::load_partial(dy + k * a.dy_kstride, n);
+    for (int j = 0; j < JB; ++j) {
+      const Vec xv = V::load_partial(x + offs[j], n);
+      for (int k = 0; k < KB; ++k) acc[k][j] = V::fma(d[k], xv, acc[k][j]);
     }
   }
   for (int k = 0; k < KB; ++k)
