@@ -1,0 +1,122 @@
+"""FFT convolution of real float32/float64 arrays through scipy.fft, on fastseg's threads.
+
+`full_fft` is SciPy's fftconvolve algorithm (one real FFT of each input padded to a fast length,
+product, inverse FFT); `full_overlap_add` cuts the larger input into blocks along each axis where
+that pays, convolves every block with one FFT of the block size and adds the overlapping tails.
+Both return the full convolution over `axes`; the other axes broadcast (sizes equal or 1).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import scipy.fft as sp_fft
+from scipy.special import lambertw
+
+from .. import _C
+
+
+def full_shape(s1, s2, axes):
+    return [s1[i] + s2[i] - 1 if i in axes else max(s1[i], s2[i]) for i in range(len(s1))]
+
+
+def fast_shape(s1, s2, axes):
+    """The real-FFT lengths fftconvolve transforms at, per axis of `axes`."""
+    return [sp_fft.next_fast_len(s1[i] + s2[i] - 1, True) for i in axes]
+
+
+def full_fft(a: np.ndarray, b: np.ndarray, axes: list[int]) -> np.ndarray:
+    """Full convolution of a and b over `axes` by one FFT of each (result dtype of a and b)."""
+    if not axes:
+        return a * b
+    shape = full_shape(a.shape, b.shape, axes)
+    fshape = fast_shape(a.shape, b.shape, axes)
+    workers = _C.get_num_threads()
+    spectrum = sp_fft.rfftn(a, fshape, axes=axes, workers=workers)
+    spectrum = spectrum * sp_fft.rfftn(b, fshape, axes=axes, workers=workers)
+    out = sp_fft.irfftn(spectrum, fshape, axes=axes, workers=workers)
+    return out[tuple(slice(n) for n in shape)]
+
+
+def _block_length(big: int, small: int) -> int | None:
+    """Block length of the larger input along an axis for overlap-add, or None where one FFT of
+    the whole axis is as good. Cost per output ~ B/(B - M + 1) * log(2B) with M - 1 = K samples
+    of overlap; its minimum is B = -K * W_{-1}(-1/(2eK)) (W: Lambert's function)."""
+    overlap = small - 1
+    if overlap == 0 or small >= big / 2:
+        return None
+    optimum = -overlap * lambertw(-1 / (2 * math.e * overlap), k=-1).real
+    block = sp_fft.next_fast_len(math.ceil(optimum), True)
+    if block >= big or block - overlap < overlap:
+        return None
+    return block
+
+
+def full_overlap_add(a: np.ndarray, b: np.ndarray, axes: list[int]) -> np.ndarray:
+    """Full convolution of a and b over `axes` by overlap-add where it pays (else full_fft)."""
+    blocks = {i: _block_length(max(a.shape[i], b.shape[i]), min(a.shape[i], b.shape[i]))
+              for i in axes}
+    if all(v is None for v in blocks.values()):
+        return full_fft(a, b, axes)
+    shape = full_shape(a.shape, b.shape, axes)
+    # Each axis i of `axes` becomes two: (number of blocks, samples per block) in both inputs;
+    # the smaller input along a blocked axis is one block, padded like the larger one's.
+    fft_len, steps, split_a, split_b = {}, {}, [], []
+    for i in range(a.ndim):
+        if i not in axes:
+            split_a.append((a.shape[i],))
+            split_b.append((b.shape[i],))
+            continue
+        block = blocks[i]
+        if block is None:
+            fft_len[i] = sp_fft.next_fast_len(shape[i], True)
+            steps[i] = fft_len[i]
+            split_a.append((1, a.shape[i]))
+            split_b.append((1, b.shape[i]))
+            continue
+        small, big = sorted((a.shape[i], b.shape[i]))
+        fft_len[i], steps[i] = block, block - small + 1
+        count = -(-big // steps[i])
+        split_a.append((count, steps[i]) if a.shape[i] > small else (1, a.shape[i]))
+        split_b.append((count, steps[i]) if b.shape[i] > small else (1, b.shape[i]))
+    a = _split(a, split_a)
+    b = _split(b, split_b)
+    # Positions of the per-block axes after the split.
+    block_axes, pos = {}, 0
+    for i in range(len(split_a)):
+        if len(split_a[i]) == 2:
+            block_axes[i] = pos + 1
+        pos += len(split_a[i])
+    fft_axes = [block_axes[i] for i in axes]
+    fshape = [fft_len[i] for i in axes]
+    workers = _C.get_num_threads()
+    spectrum = sp_fft.rfftn(a, fshape, axes=fft_axes, workers=workers)
+    spectrum = spectrum * sp_fft.rfftn(b, fshape, axes=fft_axes, workers=workers)
+    out = sp_fft.irfftn(spectrum, fshape, axes=fft_axes, workers=workers)
+    for i in sorted(axes, reverse=True):  # merge (blocks, samples) pairs, last axis first
+        out = _overlap_add(out, block_axes[i] - 1, steps[i])
+    return out[tuple(slice(n) for n in shape)]
+
+
+def _split(x: np.ndarray, split: list[tuple[int, ...]]) -> np.ndarray:
+    """x zero-padded at the end of each split axis to count * step and reshaped to (count, step)."""
+    pads = [(0, s[0] * s[1] - n) if len(s) == 2 else (0, 0) for s, n in zip(split, x.shape)]
+    if any(p[1] for p in pads):
+        x = np.pad(x, pads)
+    return x.reshape([n for s in split for n in s])
+
+
+def _overlap_add(r: np.ndarray, pos: int, step: int) -> np.ndarray:
+    """r with axes (pos, pos + 1) = (count, length) of blocks starting `step` apart, summed into
+    one axis of count * step + length - step samples (length - step <= step)."""
+    r = np.moveaxis(r, (pos, pos + 1), (-2, -1))
+    count, length = r.shape[-2:]
+    if count == 1:
+        return np.moveaxis(r[..., 0, :], -1, pos)
+    tail = length - step
+    out = np.zeros(r.shape[:-2] + ((count + 1) * step,), r.dtype)
+    rows = out.reshape(r.shape[:-2] + (count + 1, step))
+    rows[..., :count, :] = r[..., :step]
+    rows[..., 1:, :tail] += r[..., step:]
+    return np.moveaxis(out[..., :count * step + tail], -1, pos)
