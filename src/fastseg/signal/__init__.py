@@ -102,12 +102,10 @@ def _direct_result(a, b, mode, flip, centered=True, boundary="fill", fillvalue=0
 
 
 def _fft_result(a, b, mode, flip):
-    """The FFT method (through fftconvolve's full result), with SciPy's NaN/inf warning."""
+    """The FFT method (a window of the full convolution), with SciPy's NaN/inf warning."""
     if not flip:
         b = b[(slice(None, None, -1),) * b.ndim]
-    full = _fft.full_fft(a, b, list(range(a.ndim)))
-    windows = _windows(a.shape, b.shape, mode)
-    out = full[tuple(slice(s, s + n) for s, n in windows)].copy()
+    out = _fft.window_fft(a, b, _windows(a.shape, b.shape, mode)).copy()
     first = out.flat[0] if out.size else 0.0
     if np.isnan(first) or np.isinf(first):
         warnings.warn("Use of fft convolution on input with NAN or inf results in NAN or inf "
@@ -119,8 +117,7 @@ def _fft_result(a, b, mode, flip):
 def _method_for(a, b, mode, method):
     if method != "auto":
         return method
-    windows = _windows(a.shape, b.shape, mode)
-    return _method.choose(a.shape, b.shape, [n for _, n in windows], a.dtype)
+    return _method.choose(a.shape, b.shape, _windows(a.shape, b.shape, mode), a.dtype)
 
 
 # ---- scipy.signal's API ---------------------------------------------------------------------
@@ -197,14 +194,17 @@ def correlate2d(in1, in2, mode="full", boundary="fill", fillvalue=0):
 
 
 def _fft_args(in1, in2, mode, axes):
-    """(a, b, axes) for fastseg's FFT paths, or None to hand the call to SciPy: real
-    float32/float64 arrays, valid mode and axes, broadcastable non-transformed axes."""
+    """(a, b, axes, every_axis) for fastseg's FFT paths, or None to hand the call to SciPy:
+    real float32/float64 arrays, valid mode and axes, broadcastable non-transformed axes.
+    every_axis: the given axes are all of them (the others are then size-1 broadcasts, for
+    which the convolution of a window is the same)."""
     pair = _fast_pair(in1, in2, ndims=range(1, 64), ints=False)
     if pair is None or mode not in MODES:
         return None
     a, b = pair
     if axes is None:
         axes = list(range(a.ndim))
+        every_axis = True
     else:
         axes = np.atleast_1d(np.asarray(axes))
         if axes.dtype.kind not in "iu" or axes.ndim != 1 or not axes.size \
@@ -213,6 +213,7 @@ def _fft_args(in1, in2, mode, axes):
         axes = [int(i) % a.ndim for i in axes]
         if len(set(axes)) != len(axes):
             return None
+        every_axis = len(axes) == a.ndim
     axes = [i for i in axes if a.shape[i] != 1 and b.shape[i] != 1]
     if any(a.shape[i] != b.shape[i] and 1 not in (a.shape[i], b.shape[i])
            for i in range(a.ndim) if i not in axes):
@@ -220,7 +221,7 @@ def _fft_args(in1, in2, mode, axes):
     order = _valid_order(mode, [a.shape[i] for i in axes], [b.shape[i] for i in axes])
     if order is None:
         return None
-    return (a, b, axes) if order else (b, a, axes)
+    return (a, b, axes, every_axis) if order else (b, a, axes, every_axis)
 
 
 def _apply_mode(full, s1, s2, mode, axes):
@@ -238,22 +239,27 @@ def _apply_mode(full, s1, s2, mode, axes):
 
 def fftconvolve(in1, in2, mode="full", axes=None):
     """Convolve two N-d arrays by FFT, as ``scipy.signal.fftconvolve`` (scipy.fft on fastseg's
-    threads)."""
+    threads; over every axis, only the requested window is transformed back)."""
     args = _fft_args(in1, in2, mode, axes)
     if args is None:
         return _scipy.fftconvolve(in1, in2, mode=mode, axes=axes)
-    a, b, axes = args
+    a, b, axes, every_axis = args
+    if every_axis:
+        return _fft.window_fft(a, b, _windows(a.shape, b.shape, mode)).copy()
     return _apply_mode(_fft.full_fft(a, b, axes), a.shape, b.shape, mode, axes)
 
 
 def oaconvolve(in1, in2, mode="full", axes=None):
     """Convolve two N-d arrays by overlap-add, as ``scipy.signal.oaconvolve``: the larger input
-    is cut into blocks of the length that minimises the FFT work per output sample."""
+    is cut into blocks of the length that minimises the FFT work per output sample (where no
+    axis gains from blocks, this is fftconvolve)."""
     args = _fft_args(in1, in2, mode, axes)
     if args is None:
         return _scipy.oaconvolve(in1, in2, mode=mode, axes=axes)
-    a, b, axes = args
-    return _apply_mode(_fft.full_overlap_add(a, b, axes), a.shape, b.shape, mode, axes)
+    a, b, fft_axes, _ = args
+    if not _fft.block_lengths(a.shape, b.shape, fft_axes):
+        return fftconvolve(in1, in2, mode, axes)
+    return _apply_mode(_fft.full_overlap_add(a, b, fft_axes), a.shape, b.shape, mode, fft_axes)
 
 
 def choose_conv_method(in1, in2, mode="full", measure=False):

@@ -1,9 +1,13 @@
 """FFT convolution of real float32/float64 arrays through scipy.fft, on fastseg's threads.
 
-`full_fft` is SciPy's fftconvolve algorithm (one real FFT of each input padded to a fast length,
-product, inverse FFT); `full_overlap_add` cuts the larger input into blocks along each axis where
-that pays, convolves every block with one FFT of the block size and adds the overlapping tails.
-Both return the full convolution over `axes`; the other axes broadcast (sizes equal or 1).
+`window_fft` computes a window of the full convolution with the shortest circular convolution
+that leaves the window unaliased (overlap-save: 'valid' needs only the input's length), a real
+FFT along the last axis of just the rows each input has, and the inverse of just the window's
+rows: about 1.4-2x less work than SciPy's fftconvolve for an image and a small kernel.
+`full_fft` is SciPy's algorithm for any `axes` (one padded FFT of each input, product, inverse);
+`full_overlap_add` cuts the larger input into blocks along each axis where that pays, convolves
+every block with one FFT of the block size and adds the overlapping tails. The full results
+broadcast over the axes not in `axes` (sizes equal or 1).
 """
 
 from __future__ import annotations
@@ -21,22 +25,47 @@ def full_shape(s1, s2, axes):
     return [s1[i] + s2[i] - 1 if i in axes else max(s1[i], s2[i]) for i in range(len(s1))]
 
 
-def fast_shape(s1, s2, axes):
-    """The real-FFT lengths fftconvolve transforms at, per axis of `axes`."""
-    return [sp_fft.next_fast_len(s1[i] + s2[i] - 1, True) for i in axes]
-
-
 def full_fft(a: np.ndarray, b: np.ndarray, axes: list[int]) -> np.ndarray:
     """Full convolution of a and b over `axes` by one FFT of each (result dtype of a and b)."""
     if not axes:
         return a * b
     shape = full_shape(a.shape, b.shape, axes)
-    fshape = fast_shape(a.shape, b.shape, axes)
+    fshape = [sp_fft.next_fast_len(shape[i], True) for i in axes]
     workers = _C.get_num_threads()
     spectrum = sp_fft.rfftn(a, fshape, axes=axes, workers=workers)
     spectrum = spectrum * sp_fft.rfftn(b, fshape, axes=axes, workers=workers)
     out = sp_fft.irfftn(spectrum, fshape, axes=axes, workers=workers)
     return out[tuple(slice(n) for n in shape)]
+
+
+def window_lengths(s1, s2, windows) -> list[int]:
+    """Per axis, the fast circular length whose result holds the window [start, start + length)
+    of the full convolution unaliased: >= start + length, and the full result's tail beyond it
+    (n + m - 1 - L samples, wrapped to the front) must end before the start."""
+    return [sp_fft.next_fast_len(max(start + length, n + m - 1 - start), True)
+            for (start, length), n, m in zip(windows, s1, s2)]
+
+
+def window_fft(a: np.ndarray, b: np.ndarray, windows) -> np.ndarray:
+    """Window [(start, length) per axis] of the full convolution of a and b (same ndim, same
+    float dtype) by circular convolution of window_lengths."""
+    lengths = window_lengths(a.shape, b.shape, windows)
+    workers = _C.get_num_threads()
+
+    def spectrum(x):  # real FFT of x's rows, then the other axes (the padding's rows skipped)
+        x = sp_fft.rfft(x, lengths[-1], axis=-1, workers=workers)
+        for axis in range(x.ndim - 2, -1, -1):
+            x = sp_fft.fft(x, lengths[axis], axis=axis, workers=workers, overwrite_x=True)
+        return x
+
+    product = spectrum(a)
+    product *= spectrum(b)
+    for axis, (start, length) in enumerate(windows[:-1]):
+        product = sp_fft.ifft(product, axis=axis, workers=workers, overwrite_x=True)
+        product = product[(slice(None),) * axis + (slice(start, start + length),)]
+    out = sp_fft.irfft(product, lengths[-1], axis=-1, workers=workers)
+    start, length = windows[-1]
+    return out[..., start:start + length]
 
 
 def _block_length(big: int, small: int) -> int | None:
@@ -53,12 +82,15 @@ def _block_length(big: int, small: int) -> int | None:
     return block
 
 
+def block_lengths(s1, s2, axes) -> dict[int, int | None]:
+    """Overlap-add block length per axis of `axes` (None: not blocked); {} if none is."""
+    blocks = {i: _block_length(max(s1[i], s2[i]), min(s1[i], s2[i])) for i in axes}
+    return blocks if any(v is not None for v in blocks.values()) else {}
+
+
 def full_overlap_add(a: np.ndarray, b: np.ndarray, axes: list[int]) -> np.ndarray:
-    """Full convolution of a and b over `axes` by overlap-add where it pays (else full_fft)."""
-    blocks = {i: _block_length(max(a.shape[i], b.shape[i]), min(a.shape[i], b.shape[i]))
-              for i in axes}
-    if all(v is None for v in blocks.values()):
-        return full_fft(a, b, axes)
+    """Full convolution of a and b over `axes` by overlap-add (some axis must be blocked)."""
+    blocks = block_lengths(a.shape, b.shape, axes)
     shape = full_shape(a.shape, b.shape, axes)
     # Each axis i of `axes` becomes two: (number of blocks, samples per block) in both inputs;
     # the smaller input along a blocked axis is one block, padded like the larger one's.
