@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import scipy.ndimage as ndi
 
+import fastseg
 from fastseg import filters
 from helpers import assert_close
 
@@ -181,3 +182,19 @@ X = np.zeros((8, 8))
 def test_bad_input_raises_clear_errors(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+def test_results_do_not_depend_on_thread_count(rng):
+    x = rng.standard_normal((45, 67)).astype(np.float32)
+    before = fastseg.get_num_threads()
+    runs = []
+    try:
+        for threads in (1, 2, 3):
+            fastseg.set_num_threads(threads)
+            runs.append([*filters.gradient(x), *filters.hessian(x, 1.5, "constant", 0.5),
+                         filters.laplacian(x), filters.gaussian(x, (2.0, 0.7))])
+    finally:
+        fastseg.set_num_threads(before)
+    for run in runs[1:]:
+        for a, b in zip(runs[0], run):
+            assert np.array_equal(a, b)

@@ -21,6 +21,8 @@ from .._args import PADDING_MODES, new_array
 
 # Outputs per row when a long 1-D signal is cut into rows so that the core's threads share it.
 _ROW_SPLIT = 1 << 14
+# Output rows narrower than this (16 float32 lanes of AVX-512) run transposed when taller.
+_NARROW = 16
 
 
 def correlate_window(x: np.ndarray, w: np.ndarray, starts, lengths, pad_mode: str = "zeros",
@@ -30,6 +32,11 @@ def correlate_window(x: np.ndarray, w: np.ndarray, starts, lengths, pad_mode: st
 
     x and w are C-contiguous and of the same float dtype; the result is a new (L0, L1) array.
     """
+    if lengths[1] < _NARROW and lengths[0] > lengths[1]:
+        # The core's vectors run along output rows: a tall, narrow window runs transposed.
+        y = correlate_window(np.ascontiguousarray(x.T), np.ascontiguousarray(w.T), starts[::-1],
+                             lengths[::-1], pad_mode, fillvalue)
+        return np.ascontiguousarray(y.T)
     (H, W), (R, S) = x.shape, w.shape
     before = [R - 1 - starts[0], S - 1 - starts[1]]
     after = [lengths[0] - H + starts[0], lengths[1] - W + starts[1]]
