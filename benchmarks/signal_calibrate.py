@@ -108,11 +108,12 @@ def main():
             for r in timed:
                 pick_fft = np.dot(r[4], cf) < np.dot(r[3], cd)
                 chosen = r[6] if pick_fft else r[5]
-                loss.append(chosen / min(r[5], r[6]))
+                loss.append((chosen / min(r[5], r[6]), r[:3]))
                 wrong += chosen > min(r[5], r[6])
+            worst = max(loss, key=lambda item: item[0])
             print(f"# {ndim}-D {dtype}: {len(rows)} shapes; median relative error direct "
                   f"{np.median(errors_d):.0%}, fft {np.median(errors_f):.0%}; slower path picked "
-                  f"{wrong}/{len(timed)} times, worst {max(loss):.2f}x the faster")
+                  f"{wrong}/{len(timed)} times, worst {worst[0]:.2f}x the faster at {worst[1]}")
     print("DIRECT = {")
     for key, value in direct_table.items():
         print(f"    {key}: {value},")

@@ -124,6 +124,8 @@ def test_blob_log_finds_gaussian_blobs(dtype):
     assert_found(found, blobs)
     found = filters.blob_log(image, min_sigma=2, max_sigma=10, num_sigma=12, threshold=0.05, log_scale=True)
     assert_found(found, blobs)
+    photo = np.round(image / image.max() * 255).astype(np.uint8)  # scaled to [0, 1] first
+    assert_found(filters.blob_log(photo, 2, 10, 17, threshold=0.05), blobs)
 
 
 def test_blob_log_finds_disks():

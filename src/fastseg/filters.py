@@ -241,9 +241,13 @@ def blob_log(image, min_sigma=1, max_sigma=50, num_sigma=10, threshold=0.2, over
     `exclude_border` pixels (an int, or True for 1) at the image edges are skipped. Of two blobs
     whose disks (radius sqrt(2) * sigma) overlap by more than `overlap` of the smaller disk's
     area, the smaller is dropped. Returns (n, 3) float64 rows (row, col, sigma), strongest first.
-    Bright blobs on a dark background give positive responses.
+    Bright blobs on a dark background give positive responses. Integer images are divided by
+    their dtype's maximum first (uint8 255 -> 1.0), like skimage's img_as_float, so that
+    `threshold` means the same for every dtype.
     """
     x = _image(image)
+    if np.asarray(image).dtype.kind in "iu":
+        x /= np.iinfo(np.asarray(image).dtype).max
     min_sigma = _number(min_sigma, "min_sigma", positive=True)
     max_sigma = _number(max_sigma, "max_sigma", positive=True)
     if max_sigma < min_sigma:

@@ -6,12 +6,13 @@ alignment of 'same', the swap of inputs in 'valid'), so that code written for sc
 unchanged with ``from fastseg import signal``.
 
 Real float32/float64 inputs of one or two dimensions (integer or bool arrays mixed with them
-included, when the result type is float32/float64) run on fastseg: the direct method on the
-conv2d core (one image, one channel; 1-D as height 1), FFTs through scipy.fft on
-``fastseg.get_num_threads()`` workers, ``method='auto'`` by a cost model of these two paths
-measured on this machine (see ``_method.py``). Everything else (complex, integer-only, float16,
-object or N-d inputs, empty arrays, bad arguments) is handed to scipy.signal itself, so results
-and error messages are SciPy's own. One deliberate difference: ``convolve2d``/``correlate2d``
+included, when the result type is float32/float64; any number of dimensions for fftconvolve and
+oaconvolve) run on fastseg: the direct method on the conv2d core (one image, one channel; 1-D
+as height 1), FFTs through scipy.fft on ``fastseg.get_num_threads()`` workers (one for small
+transforms), ``method='auto'`` by a cost model of these two paths measured on this machine (see
+``_method.py``). Everything else (complex, integer-only, float16 or object inputs, N-d inputs
+of the other functions, empty arrays, bad arguments) is handed to scipy.signal itself, so
+results and error messages are SciPy's own. One deliberate difference: ``convolve2d``/``correlate2d``
 with boundary 'wrap'/'symm' and an empty ``in1`` in 'full' mode raise ValueError where SciPy
 divides by zero and kills the process.
 """
@@ -110,7 +111,7 @@ def _fft_result(a, b, mode, flip):
     if np.isnan(first) or np.isinf(first):
         warnings.warn("Use of fft convolution on input with NAN or inf results in NAN or inf "
                       "output. Consider using method='direct' instead.", RuntimeWarning,
-                      stacklevel=3)
+                      stacklevel=4)
     return out
 
 
@@ -122,30 +123,27 @@ def _method_for(a, b, mode, method):
 
 # ---- scipy.signal's API ---------------------------------------------------------------------
 
-def convolve(in1, in2, mode="full", method="auto"):
-    """Convolve two arrays, as ``scipy.signal.convolve`` (true convolution: the kernel is
-    flipped on every axis). ``method='auto'`` picks fastseg's faster path by its cost model."""
+def _nd(in1, in2, mode, method, flip, scipy_fn):
     pair = _fast_pair(in1, in2)
     if pair is None or mode not in MODES or method not in METHODS \
             or _valid_order(mode, pair[0].shape, pair[1].shape) is None:
-        return _scipy.convolve(in1, in2, mode=mode, method=method)
+        return scipy_fn(in1, in2, mode=mode, method=method)
     a, b = pair
     if _method_for(a, b, mode, method) == "fft":
-        return _fft_result(a, b, mode, flip=True)
-    return _direct_result(a, b, mode, flip=True)
+        return _fft_result(a, b, mode, flip)
+    return _direct_result(a, b, mode, flip)
+
+
+def convolve(in1, in2, mode="full", method="auto"):
+    """Convolve two arrays, as ``scipy.signal.convolve`` (true convolution: the kernel is
+    flipped on every axis). ``method='auto'`` picks fastseg's faster path by its cost model."""
+    return _nd(in1, in2, mode, method, True, _scipy.convolve)
 
 
 def correlate(in1, in2, mode="full", method="auto"):
     """Cross-correlate two arrays, as ``scipy.signal.correlate``:
     z[k] = sum_l in1[l] * in2[l - k] over the full range (no flip)."""
-    pair = _fast_pair(in1, in2)
-    if pair is None or mode not in MODES or method not in METHODS \
-            or _valid_order(mode, pair[0].shape, pair[1].shape) is None:
-        return _scipy.correlate(in1, in2, mode=mode, method=method)
-    a, b = pair
-    if _method_for(a, b, mode, method) == "fft":
-        return _fft_result(a, b, mode, flip=False)
-    return _direct_result(a, b, mode, flip=False)
+    return _nd(in1, in2, mode, method, False, _scipy.correlate)
 
 
 def _fillvalue(boundary, fillvalue, dtype):

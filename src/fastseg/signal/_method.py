@@ -10,8 +10,9 @@ table: minimum times of fastseg's two paths of ``convolve`` on the project machi
 @ 2.3 GHz, AVX-512, 2 threads, shared; run with OMP_WAIT_POLICY=passive so that other users'
 processes did not add OpenMP wake-up stalls; minimum of 3 passes over the grid) over 1-D
 signals of 100..10**6 samples with kernels of 1..4097 taps and 2-D images of 16..2048 with
-kernels of 1..127, all three modes. Fit: median error 7-15%; on the grid the model picked the
-slower path for 13 of 584 shapes, at worst 1.39x the faster one (2-D float32).
+kernels of 1..127, all three modes. Fit: median error 6-17%; on the grid the model picked the
+slower path for 21 of 584 shapes, at worst 1.72x the faster one (2-D float32; single noisy
+timings on the shared machine account for part of it).
 """
 
 from __future__ import annotations
@@ -24,17 +25,17 @@ from . import _fft
 
 # (ndim, dtype) -> seconds: c0, per multiply-add c1, per output c2.
 DIRECT = {
-    (1, "float32"): (1.215e-05, 3.358e-11, 9.823e-10),
-    (1, "float64"): (1.227e-05, 6.545e-11, 1.843e-09),
-    (2, "float32"): (1.35e-05, 2.645e-11, 3.14e-10),
-    (2, "float64"): (1.333e-05, 5.69e-11, 6.658e-10),
+    (1, "float32"): (1.291e-05, 2.947e-11, 9.993e-10),
+    (1, "float64"): (1.229e-05, 7.021e-11, 1.901e-09),
+    (2, "float32"): (1.4e-05, 2.501e-11, 3.204e-10),
+    (2, "float64"): (1.469e-05, 3.668e-11, 6.533e-10),
 }
 # (ndim, dtype) -> seconds: f0, per n*log2(n) f1, per n f2.
 FFT = {
-    (1, "float32"): (1.71e-05, 1.168e-09, 0.0),
-    (1, "float64"): (1.759e-05, 1.249e-09, 0.0),
-    (2, "float32"): (5.114e-05, 4.05e-10, 0.0),
-    (2, "float64"): (5.347e-05, 6.963e-10, 0.0),
+    (1, "float32"): (1.796e-05, 1.175e-09, 0.0),
+    (1, "float64"): (1.734e-05, 1.226e-09, 0.0),
+    (2, "float32"): (3.636e-05, 3.627e-10, 0.0),
+    (2, "float64"): (3.595e-05, 5.865e-10, 0.0),
 }
 
 
