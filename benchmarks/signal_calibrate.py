@@ -25,7 +25,7 @@ from scipy.optimize import nnls
 
 import fastseg
 from fastseg import signal as fs
-from fastseg.signal import _fft
+from fastseg.signal import _method
 
 MODES = ("full", "same", "valid")
 SHAPES_2D = [(h, r) for h in (16, 32, 64, 128, 256, 512, 1024, 2048)
@@ -50,8 +50,8 @@ def features(s1, s2, mode):
     windows = fs._windows(s1, s2, mode)
     outputs = math.prod(length for _, length in windows)
     macs = outputs * min(math.prod(s1), math.prod(s2))
-    n = math.prod(_fft.window_lengths(s1, s2, windows))
-    return [1.0, macs, outputs], [1.0, n * math.log2(max(n, 2)), n]
+    n, log_n = _method.fft_size(s1, s2, windows)
+    return [1.0, macs, outputs], [1.0, n * log_n, n]
 
 
 def measure(ndim, dtype, quick, rounds):

@@ -102,11 +102,21 @@ def _direct_result(a, b, mode, flip, centered=True, boundary="fill", fillvalue=0
     return y.reshape([n for _, n in windows])
 
 
+def _fft_window(a, b, windows):
+    """A window of the full convolution by FFT: overlap-add for a long 1-D signal where blocks
+    pay, else one windowed FFT."""
+    blocks = _fft.single_axis_blocks(a.shape, b.shape)
+    if blocks:
+        full = _fft.full_overlap_add(a, b, [blocks[0]])
+        return full[tuple(slice(s, s + n) for s, n in windows)].copy()
+    return _fft.window_fft(a, b, windows).copy()
+
+
 def _fft_result(a, b, mode, flip):
     """The FFT method (a window of the full convolution), with SciPy's NaN/inf warning."""
     if not flip:
         b = b[(slice(None, None, -1),) * b.ndim]
-    out = _fft.window_fft(a, b, _windows(a.shape, b.shape, mode)).copy()
+    out = _fft_window(a, b, _windows(a.shape, b.shape, mode))
     first = out.flat[0] if out.size else 0.0
     if np.isnan(first) or np.isinf(first):
         warnings.warn("Use of fft convolution on input with NAN or inf results in NAN or inf "
@@ -248,15 +258,18 @@ def fftconvolve(in1, in2, mode="full", axes=None):
 
 
 def oaconvolve(in1, in2, mode="full", axes=None):
-    """Convolve two N-d arrays by overlap-add, as ``scipy.signal.oaconvolve``: the larger input
-    is cut into blocks of the length that minimises the FFT work per output sample (where no
-    axis gains from blocks, this is fftconvolve)."""
+    """Convolve two N-d arrays by overlap-add, as ``scipy.signal.oaconvolve``: along a single
+    transformed axis the larger input is cut into blocks of the length that minimises the FFT
+    work per output sample. Where blocks do not pay, and over two or more axes (where fastseg's
+    windowed FFT is faster on this machine), this is ``fftconvolve``."""
     args = _fft_args(in1, in2, mode, axes)
     if args is None:
         return _scipy.oaconvolve(in1, in2, mode=mode, axes=axes)
-    a, b, fft_axes, _ = args
-    if not _fft.block_lengths(a.shape, b.shape, fft_axes):
+    a, b, fft_axes, every_axis = args
+    if len(fft_axes) != 1 or not _fft.block_lengths(a.shape, b.shape, fft_axes):
         return fftconvolve(in1, in2, mode, axes)
+    if every_axis:
+        return _fft_window(a, b, _windows(a.shape, b.shape, mode))
     return _apply_mode(_fft.full_overlap_add(a, b, fft_axes), a.shape, b.shape, mode, fft_axes)
 
 

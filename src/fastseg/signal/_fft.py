@@ -6,7 +6,8 @@ FFT along the last axis of just the rows each input has, and the inverse of just
 rows: about 1.4-2x less work than SciPy's fftconvolve for an image and a small kernel.
 `full_fft` is SciPy's algorithm for any `axes` (one padded FFT of each input, product, inverse);
 `full_overlap_add` cuts the larger input into blocks along each axis where that pays, convolves
-every block with one FFT of the block size and adds the overlapping tails. The full results
+every block with one FFT of the block size and adds the overlapping tails (used for 1-D
+signals, see `single_axis_blocks`). The full results
 broadcast over the axes not in `axes` (sizes equal or 1).
 """
 
@@ -96,6 +97,22 @@ def block_lengths(s1, s2, axes) -> dict[int, int | None]:
     """Overlap-add block length per axis of `axes` (None: not blocked); {} if none is."""
     blocks = {i: _block_length(max(s1[i], s2[i]), min(s1[i], s2[i])) for i in axes}
     return blocks if any(v is not None for v in blocks.values()) else {}
+
+
+def single_axis_blocks(s1, s2) -> tuple[int, int, int] | None:
+    """(axis, number of blocks, block length) where overlap-add beats one FFT: a single axis on
+    which both inputs are longer than 1 (a 1-D signal), with a block length that pays. With two
+    or more such axes the windowed FFT is faster here: 2048x2048 by 31x31 float32 took 55 ms
+    against 127 ms by overlap-add (SciPy's oaconvolve: 98 ms)."""
+    axes = [i for i in range(len(s1)) if s1[i] > 1 and s2[i] > 1]
+    if len(axes) != 1:
+        return None
+    axis = axes[0]
+    small, big = sorted((s1[axis], s2[axis]))
+    block = _block_length(big, small)
+    if block is None:
+        return None
+    return axis, -(-big // (block - small + 1)), block
 
 
 def full_overlap_add(a: np.ndarray, b: np.ndarray, axes: list[int]) -> np.ndarray:

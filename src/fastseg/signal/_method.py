@@ -45,10 +45,22 @@ def direct_cost(s1, s2, out_shape, dtype) -> float:
     return c0 + c1 * outputs * min(math.prod(s1), math.prod(s2)) + c2 * outputs
 
 
-def fft_cost(s1, s2, windows, dtype) -> float:
+def fft_size(s1, s2, windows) -> tuple[float, float]:
+    """(n, log2 of the transform length) of the FFT path: the points of the windowed FFT, or for
+    overlap-add the blocks' transforms (2 per block, 1 for the kernel; the model's unit is 3
+    transforms of n points)."""
+    blocks = _fft.single_axis_blocks(s1, s2)
+    if blocks:
+        _, count, block = blocks
+        return (2 * count + 1) / 3 * block, math.log2(block)
     n = math.prod(_fft.window_lengths(s1, s2, windows))
+    return n, math.log2(max(n, 2))
+
+
+def fft_cost(s1, s2, windows, dtype) -> float:
+    n, log_n = fft_size(s1, s2, windows)
     f0, f1, f2 = FFT[len(s1), np.dtype(dtype).name]
-    return f0 + f1 * n * math.log2(max(n, 2)) + f2 * n
+    return f0 + f1 * n * log_n + f2 * n
 
 
 def choose(s1, s2, windows, dtype) -> str:
