@@ -1,7 +1,10 @@
 """method='auto': a cost model of fastseg's own direct and FFT paths.
 
     direct seconds = c0 + c1 * multiply_adds + c2 * outputs
-    fft seconds    = f0 + f1 * n * log2(n) + f2 * n,    n = product of the FFT lengths
+    fft seconds    = f0 + f1 * n * log2(L) + f2 * n
+
+n is the product of the FFT lengths L of the windowed FFT, or for overlap-add the points of
+the block transforms with L the block length (see fft_size).
 
 multiply_adds = outputs * min(input size, kernel size) (the direct path correlates with the
 smaller array as the kernel where the boundary allows it). The constants are non-negative
@@ -10,9 +13,10 @@ table: minimum times of fastseg's two paths of ``convolve`` on the project machi
 @ 2.3 GHz, AVX-512, 2 threads, shared; run with OMP_WAIT_POLICY=passive so that other users'
 processes did not add OpenMP wake-up stalls; minimum of 3 passes over the grid) over 1-D
 signals of 100..10**6 samples with kernels of 1..4097 taps and 2-D images of 16..2048 with
-kernels of 1..127, all three modes. Fit: median error 6-17%; on the grid the model picked the
-slower path for 21 of 584 shapes, at worst 1.72x the faster one (2-D float32; single noisy
-timings on the shared machine account for part of it).
+kernels of 1..127, all three modes. Fit: median error 6-10% for the direct path, 6-10% for
+2-D FFTs, 22% for 1-D (windowed FFTs and overlap-add share one line); on the grid the model
+picked the slower path for 16 of 584 shapes, at worst 1.71x the faster one (2-D float32, a
+128x128 image and a 127x127 kernel in 'valid': a 2x2 output) and at most 1.25x in 1-D.
 """
 
 from __future__ import annotations
@@ -25,17 +29,17 @@ from . import _fft
 
 # (ndim, dtype) -> seconds: c0, per multiply-add c1, per output c2.
 DIRECT = {
-    (1, "float32"): (1.291e-05, 2.947e-11, 9.993e-10),
-    (1, "float64"): (1.229e-05, 7.021e-11, 1.901e-09),
-    (2, "float32"): (1.4e-05, 2.501e-11, 3.204e-10),
-    (2, "float64"): (1.469e-05, 3.668e-11, 6.533e-10),
+    (1, "float32"): (1.267e-05, 2.858e-11, 9.998e-10),
+    (1, "float64"): (1.238e-05, 6.1e-11, 1.844e-09),
+    (2, "float32"): (1.377e-05, 2.776e-11, 3.241e-10),
+    (2, "float64"): (1.377e-05, 5.298e-11, 7.575e-10),
 }
 # (ndim, dtype) -> seconds: f0, per n*log2(n) f1, per n f2.
 FFT = {
-    (1, "float32"): (1.796e-05, 1.175e-09, 0.0),
-    (1, "float64"): (1.734e-05, 1.226e-09, 0.0),
-    (2, "float32"): (3.636e-05, 3.627e-10, 0.0),
-    (2, "float64"): (3.595e-05, 5.865e-10, 0.0),
+    (1, "float32"): (2.771e-05, 2.825e-10, 5.991e-09),
+    (1, "float64"): (2.265e-05, 1.117e-10, 1.442e-08),
+    (2, "float32"): (3.615e-05, 3.848e-10, 0.0),
+    (2, "float64"): (3.403e-05, 6.764e-10, 0.0),
 }
 
 
