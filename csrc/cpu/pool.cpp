@@ -1,0 +1,407 @@
+// Pooling, unpooling and upsampling on the CPU (see pool.h): orchestration and scalar code.
+//
+// Gradient rule: parameter gradients accumulate (+=), activation gradients overwrite (=).
+//
+// Window sweeps (max_pool2d, avg_pool2d forward) run OpenMP over (plane, output row) items: the
+// windows of a row that lie inside the input columns go to the ISA's row kernels (pool_tiles.h),
+// the clipped ones at the borders to the same scan in scalar code. Upsampling forward runs over
+// output rows the same way. Scatters (max_unpool2d, and every backward but max_unpool2d's
+// gather) run over whole planes, each in a fixed order by one thread. Every output element is
+// computed the same way whatever the thread count, so results do not depend on it.
+// Extra memory: one window row list per thread and the interpolation tables (P + Q entries).
+#include "cpu/pool.h"
+
+#include <algorithm>
+#include <climits>
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "common/check.h"
+#include "common/math.h"
+#include "common/parallel.h"
+#include "cpu/pool_kernels.h"
+#include "cpu/pool_tiles.h"  // max_window, sum_window
+
+namespace fastseg::cpu {
+
+namespace {
+
+std::string str(int64_t v) { return std::to_string(v); }
+
+// First i >= 0 with start + i*step >= 0.
+int64_t first_inside(int64_t start, int64_t step) { return start < 0 ? ceil_div(-start, step) : 0; }
+
+// Whether the window of output o (start o*stride - pad, `kernel` taps `dil` apart) has a tap in
+// [0, n).
+bool window_hits(int64_t o, int64_t n, int64_t kernel, int64_t stride, int64_t pad, int64_t dil) {
+  const int64_t start = o * stride - pad;
+  const int64_t i = first_inside(start, dil);
+  return i < kernel && start + i * dil < n;
+}
+
+// ---- Window sweeps ---------------------------------------------------------------------------
+
+// The input rows of the window of output row p that lie inside the plane, in order.
+template <class T>
+struct WindowRows {
+  std::vector<const T*> rows;
+  std::vector<int64_t> index;  // flat plane position of each row's column 0
+  int64_t n = 0;
+  int64_t padded = 0;          // rows of the window inside the padded input (avg_pool2d)
+
+  explicit WindowRows(int64_t kh) : rows(kh), index(kh) {}
+  void set(const T* plane, const PoolShape& s, int64_t p) {
+    const int64_t h0 = p * s.sh - s.ph;
+    n = 0;
+    for (int64_t i = first_inside(h0, s.dh); i < s.kh && h0 + i * s.dh < s.H; ++i, ++n) {
+      index[n] = (h0 + i * s.dh) * s.W;
+      rows[n] = plane + index[n];
+    }
+    padded = std::min(h0 + s.kh, s.H + s.ph) - h0;
+  }
+};
+
+// Columns [begin, end) (taps dw apart from begin) of the window of output column q inside the
+// plane, and the window's width inside the padded input (avg_pool2d).
+struct Columns {
+  int64_t begin, end, padded;
+};
+
+Columns columns(const PoolShape& s, int64_t q) {
+  const int64_t c0 = q * s.sw - s.pw;
+  return {c0 + first_inside(c0, s.dw) * s.dw, std::min(c0 + (s.kw - 1) * s.dw + 1, s.W),
+          std::min(c0 + s.kw, s.W + s.pw) - c0};
+}
+
+int stride_class(int64_t sw) {
+  if (sw == 1) return kStride1;
+  if (sw == 2) return kStride2;
+  return sw <= kMaxGatherStride ? kStrideAny : -1;
+}
+
+// Calls interior(window, item, q0, q1) for the outputs [q0, q1) of each output row whose windows
+// lie inside the input columns (when `vector` allows the row kernels), border(window, item, q)
+// for the others. item = plane * P + p.
+template <class T, class Interior, class Border>
+void sweep(const T* x, const PoolShape& s, bool vector, Interior interior, Border border) {
+  // q*sw - pw >= 0 and q*sw - pw + (kw-1)*dw <= W-1.
+  int64_t lo = s.Q, hi = s.Q;
+  const int64_t last = s.W - 1 + s.pw - (s.kw - 1) * s.dw;
+  if (vector && last >= 0) {
+    lo = std::min(ceil_div(s.pw, s.sw), s.Q);
+    hi = std::clamp(last / s.sw + 1, lo, s.Q);
+  }
+#pragma omp parallel num_threads(num_threads())
+  {
+    WindowRows<T> window(s.kh);
+#pragma omp for schedule(static)
+    for (int64_t item = 0; item < s.planes * s.P; ++item) {
+      window.set(x + item / s.P * s.H * s.W, s, item % s.P);
+      for (int64_t q = 0; q < lo; ++q) border(window, item, q);
+      if (hi > lo) interior(window, item, lo, hi);
+      for (int64_t q = hi; q < s.Q; ++q) border(window, item, q);
+    }
+  }
+}
+
+// ---- Interpolation tables (PyTorch's formulas, in its precision) ----------------------------
+
+// Nearest source indices floor(dst * ratio), ratio = 1/scale or in/out, in T arithmetic then
+// floorf, as PyTorch's generic CPU kernel (HelperInterpNearest). PyTorch's kernel for small
+// outputs (nearest_idx, also its backward) special-cases out == in and out == 2*in instead; the
+// two differ only for a scale factor that is not exactly 1 or 2 giving such sizes.
+template <class T>
+std::vector<int64_t> nearest_table(int64_t in, int64_t out, double scale) {
+  const T ratio = scale > 0 ? static_cast<T>(1.0 / scale) : static_cast<T>(in) / static_cast<T>(out);
+  std::vector<int64_t> t(out);
+  for (int64_t i = 0; i < out; ++i)
+    t[i] = std::min(static_cast<int64_t>(std::floor(static_cast<float>(ratio * static_cast<T>(i)))), in - 1);
+  return t;
+}
+
+// Whether table[i] == i / factor for every i (nearest upsampling by an integer factor).
+bool is_repeat(const std::vector<int64_t>& table, int64_t factor) {
+  for (size_t i = 0; i < table.size(); ++i)
+    if (table[i] != static_cast<int64_t>(i) / factor) return false;
+  return true;
+}
+
+// Linear interpolation from sources i0 and i1 with weights w0 and w1, in T arithmetic as
+// PyTorch's compute_source_index_and_lambda (including its floorf of the source coordinate).
+template <class T>
+struct LerpTable {
+  std::vector<int64_t> i0, i1;
+  std::vector<T> w0, w1;
+
+  LerpTable(int64_t in, int64_t out, bool align_corners, double scale)
+      : i0(out), i1(out), w0(out), w1(out) {
+    T ratio;
+    if (align_corners) ratio = out > 1 ? static_cast<T>(in - 1) / static_cast<T>(out - 1) : T(0);
+    else ratio = scale > 0 ? static_cast<T>(1.0 / scale) : static_cast<T>(in) / static_cast<T>(out);
+    for (int64_t i = 0; i < out; ++i) {
+      if (out == in) {
+        i0[i] = i1[i] = i;
+        w0[i] = 1;
+        w1[i] = 0;
+        continue;
+      }
+      T real = align_corners ? ratio * static_cast<T>(i) : ratio * (static_cast<T>(i) + T(0.5)) - T(0.5);
+      if (!align_corners && real < 0) real = 0;
+      i0[i] = std::min(static_cast<int64_t>(std::floor(static_cast<float>(real))), in - 1);
+      i1[i] = i0[i] + (i0[i] < in - 1 ? 1 : 0);
+      w1[i] = std::min(std::max(real - static_cast<T>(i0[i]), T(0)), T(1));
+      w0[i] = T(1) - w1[i];
+    }
+  }
+};
+
+// Runs f(plane) for every plane in parallel and returns the smallest position it reports
+// (INT64_MAX for none) as -1 or that position.
+template <class F>
+int64_t over_planes(int64_t planes, F f) {
+  int64_t first_bad = INT64_MAX;
+#pragma omp parallel for num_threads(num_threads()) schedule(static) reduction(min : first_bad)
+  for (int64_t c = 0; c < planes; ++c) first_bad = std::min(first_bad, f(c));
+  return first_bad == INT64_MAX ? -1 : first_bad;
+}
+
+bool bad_index(int64_t i, int64_t size) {
+  return static_cast<uint64_t>(i) >= static_cast<uint64_t>(size);
+}
+
+}  // namespace
+
+PoolShape make_pool_shape(int64_t planes, int64_t H, int64_t W, int64_t P, int64_t Q, int64_t kh,
+                          int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh,
+                          int64_t dw) {
+  FASTSEG_CHECK(planes >= 0 && H > 0 && W > 0 && P > 0 && Q > 0,
+                "bad plane sizes " + str(H) + "x" + str(W) + " -> " + str(P) + "x" + str(Q));
+  FASTSEG_CHECK(kh > 0 && kw > 0 && sh > 0 && sw > 0 && dh > 0 && dw > 0,
+                "kernel, stride and dilation must be positive");
+  FASTSEG_CHECK(ph >= 0 && pw >= 0, "padding must be non-negative");
+  for (int64_t p = 0; p < P; ++p)
+    FASTSEG_CHECK(window_hits(p, H, kh, sh, ph, dh), "window of output row " + str(p) + " is empty");
+  for (int64_t q = 0; q < Q; ++q)
+    FASTSEG_CHECK(window_hits(q, W, kw, sw, pw, dw), "window of output column " + str(q) + " is empty");
+  return PoolShape{planes, H, W, P, Q, kh, kw, sh, sw, ph, pw, dh, dw};
+}
+
+template <class T>
+void max_pool2d_forward(T* y, int64_t* indices, const T* x, const PoolShape& s) {
+  const PoolKernels<T>& ks = pool_kernels<T>();
+  const int cls = stride_class(s.sw);
+  sweep(
+      x, s, cls >= 0,
+      [&](const WindowRows<T>& w, int64_t item, int64_t q0, int64_t q1) {
+        int64_t* ir = indices ? indices + item * s.Q + q0 : nullptr;
+        const PoolRow<T> a{w.rows.data(), w.index.data(), w.n, q0 * s.sw - s.pw, s.kw, s.sw,
+                           s.dw, q1 - q0, T(1), y + item * s.Q + q0, ir};
+        ks.max_row[cls][ir != nullptr](a);
+      },
+      [&](const WindowRows<T>& w, int64_t item, int64_t q) {
+        const Columns c = columns(s, q);
+        max_window(w.rows.data(), w.index.data(), w.n, c.begin, c.end, s.dw, y + item * s.Q + q,
+                   indices ? indices + item * s.Q + q : nullptr);
+      });
+}
+
+template <class T>
+void avg_pool2d_forward(T* y, const T* x, const PoolShape& s, AvgRule rule) {
+  FASTSEG_CHECK(s.dh == 1 && s.dw == 1, "avg_pool2d has no dilation");
+  const PoolKernels<T>& ks = pool_kernels<T>();
+  const int cls = stride_class(s.sw);
+  auto divisor = [&](const WindowRows<T>& w, int64_t cols, int64_t padded_cols) {
+    if (rule.divisor_override) return static_cast<T>(rule.divisor_override);
+    return static_cast<T>(rule.count_include_pad ? w.padded * padded_cols : w.n * cols);
+  };
+  sweep(
+      x, s, cls >= 0,
+      [&](const WindowRows<T>& w, int64_t item, int64_t q0, int64_t q1) {
+        const PoolRow<T> a{w.rows.data(), w.index.data(), w.n, q0 * s.sw - s.pw, s.kw, s.sw, 1,
+                           q1 - q0, divisor(w, s.kw, s.kw), y + item * s.Q + q0, nullptr};
+        ks.avg_row[cls](a);
+      },
+      [&](const WindowRows<T>& w, int64_t item, int64_t q) {
+        const Columns c = columns(s, q);
+        y[item * s.Q + q] = sum_window(w.rows.data(), w.n, c.begin, c.end) /
+                            divisor(w, c.end - c.begin, c.padded);
+      });
+}
+
+template <class T>
+void avg_pool2d_backward_input(T* dx, const T* dy, const PoolShape& s, AvgRule rule) {
+  FASTSEG_CHECK(s.dh == 1 && s.dw == 1, "avg_pool2d has no dilation");
+  over_planes(s.planes, [&](int64_t plane) {
+    T* d = dx + plane * s.H * s.W;
+    const T* g = dy + plane * s.P * s.Q;
+    std::fill(d, d + s.H * s.W, T(0));
+    for (int64_t p = 0; p < s.P; ++p) {
+      const int64_t h0 = p * s.sh - s.ph;
+      const int64_t hb = std::max<int64_t>(h0, 0), he = std::min(h0 + s.kh, s.H);
+      const int64_t hpad = std::min(h0 + s.kh, s.H + s.ph) - h0;
+      for (int64_t q = 0; q < s.Q; ++q) {
+        const Columns c = columns(s, q);
+        const int64_t divisor = rule.divisor_override ? rule.divisor_override
+                                : rule.count_include_pad ? hpad * c.padded
+                                                         : (he - hb) * (c.end - c.begin);
+        const T v = g[p * s.Q + q] / static_cast<T>(divisor);
+        for (int64_t h = hb; h < he; ++h)
+          for (int64_t w = c.begin; w < c.end; ++w) d[h * s.W + w] += v;
+      }
+    }
+    return int64_t(INT64_MAX);
+  });
+}
+
+template <class T>
+int64_t max_pool2d_backward_input(T* dx, const T* dy, const int64_t* indices, int64_t planes,
+                                  int64_t in_plane, int64_t out_plane) {
+  return over_planes(planes, [&](int64_t c) {
+    T* d = dx + c * in_plane;
+    const T* g = dy + c * out_plane;
+    const int64_t* at = indices + c * out_plane;
+    std::fill(d, d + in_plane, T(0));
+    for (int64_t i = 0; i < out_plane; ++i) {
+      if (bad_index(at[i], in_plane)) return c * out_plane + i;
+      d[at[i]] += g[i];
+    }
+    return int64_t(INT64_MAX);
+  });
+}
+
+template <class T>
+int64_t max_unpool2d_forward(T* y, const T* x, const int64_t* indices, int64_t planes,
+                             int64_t in_plane, int64_t out_plane) {
+  return over_planes(planes, [&](int64_t c) {
+    T* d = y + c * out_plane;
+    const T* v = x + c * in_plane;
+    const int64_t* at = indices + c * in_plane;
+    std::fill(d, d + out_plane, T(0));
+    for (int64_t i = 0; i < in_plane; ++i) {
+      if (bad_index(at[i], out_plane)) return c * in_plane + i;
+      d[at[i]] = v[i];
+    }
+    return int64_t(INT64_MAX);
+  });
+}
+
+template <class T>
+int64_t max_unpool2d_backward_input(T* dx, const T* dy, const int64_t* indices, int64_t planes,
+                                    int64_t in_plane, int64_t out_plane) {
+  return over_planes(planes, [&](int64_t c) {
+    T* d = dx + c * in_plane;
+    const T* g = dy + c * out_plane;
+    const int64_t* at = indices + c * in_plane;
+    for (int64_t i = 0; i < in_plane; ++i) {
+      if (bad_index(at[i], out_plane)) return c * in_plane + i;
+      d[i] = g[at[i]];
+    }
+    return int64_t(INT64_MAX);
+  });
+}
+
+InterpShape make_interp_shape(int64_t planes, int64_t H, int64_t W, int64_t P, int64_t Q,
+                              int mode, bool align_corners, double scale_h, double scale_w) {
+  FASTSEG_CHECK(planes >= 0 && H > 0 && W > 0 && P > 0 && Q > 0,
+                "bad plane sizes " + str(H) + "x" + str(W) + " -> " + str(P) + "x" + str(Q));
+  FASTSEG_CHECK(mode == 0 || mode == 1, "unknown interpolation mode " + str(mode));
+  FASTSEG_CHECK(std::isfinite(scale_h) && std::isfinite(scale_w), "scale factors must be finite");
+  return InterpShape{planes, H, W, P, Q, static_cast<InterpMode>(mode), align_corners, scale_h,
+                     scale_w};
+}
+
+template <class T>
+void interpolate_forward(T* y, const T* x, const InterpShape& s) {
+  const int64_t items = s.planes * s.P;
+  if (s.mode == InterpMode::nearest) {
+    const std::vector<int64_t> rows = nearest_table<T>(s.H, s.P, s.scale_h);
+    const std::vector<int64_t> cols = nearest_table<T>(s.W, s.Q, s.scale_w);
+    const bool copy = s.Q == s.W && is_repeat(cols, 1), twice = s.Q == 2 * s.W && is_repeat(cols, 2);
+    const PoolKernels<T>& ks = pool_kernels<T>();
+#pragma omp parallel for num_threads(num_threads()) schedule(static)
+    for (int64_t item = 0; item < items; ++item) {
+      const T* xr = x + (item / s.P * s.H + rows[item % s.P]) * s.W;
+      T* yr = y + item * s.Q;
+      if (copy) std::memcpy(yr, xr, s.Q * sizeof(T));
+      else if (twice) ks.repeat2_row(yr, xr, s.W);
+      else
+        for (int64_t q = 0; q < s.Q; ++q) yr[q] = xr[cols[q]];
+    }
+    return;
+  }
+  const LerpTable<T> rows(s.H, s.P, s.align_corners, s.scale_h);
+  const LerpTable<T> cols(s.W, s.Q, s.align_corners, s.scale_w);
+#pragma omp parallel for num_threads(num_threads()) schedule(static)
+  for (int64_t item = 0; item < items; ++item) {
+    const int64_t p = item % s.P;
+    const T* x0 = x + (item / s.P * s.H + rows.i0[p]) * s.W;
+    const T* x1 = x + (item / s.P * s.H + rows.i1[p]) * s.W;
+    const T h0 = rows.w0[p], h1 = rows.w1[p];
+    T* yr = y + item * s.Q;
+    for (int64_t q = 0; q < s.Q; ++q) {
+      const int64_t a = cols.i0[q], b = cols.i1[q];
+      const T wa = cols.w0[q], wb = cols.w1[q];
+      yr[q] = (x0[a] * wa + x0[b] * wb) * h0 + (x1[a] * wa + x1[b] * wb) * h1;
+    }
+  }
+}
+
+template <class T>
+void interpolate_backward_input(T* dx, const T* dy, const InterpShape& s) {
+  if (s.mode == InterpMode::nearest) {
+    const std::vector<int64_t> rows = nearest_table<T>(s.H, s.P, s.scale_h);
+    const std::vector<int64_t> cols = nearest_table<T>(s.W, s.Q, s.scale_w);
+    over_planes(s.planes, [&](int64_t plane) {
+      T* d = dx + plane * s.H * s.W;
+      const T* g = dy + plane * s.P * s.Q;
+      std::fill(d, d + s.H * s.W, T(0));
+      for (int64_t p = 0; p < s.P; ++p) {
+        T* dr = d + rows[p] * s.W;
+        for (int64_t q = 0; q < s.Q; ++q) dr[cols[q]] += g[p * s.Q + q];
+      }
+      return int64_t(INT64_MAX);
+    });
+    return;
+  }
+  const LerpTable<T> rows(s.H, s.P, s.align_corners, s.scale_h);
+  const LerpTable<T> cols(s.W, s.Q, s.align_corners, s.scale_w);
+  over_planes(s.planes, [&](int64_t plane) {
+    T* d = dx + plane * s.H * s.W;
+    const T* g = dy + plane * s.P * s.Q;
+    std::fill(d, d + s.H * s.W, T(0));
+    for (int64_t p = 0; p < s.P; ++p) {
+      T* d0 = d + rows.i0[p] * s.W;
+      T* d1 = d + rows.i1[p] * s.W;
+      const T h0 = rows.w0[p], h1 = rows.w1[p];
+      for (int64_t q = 0; q < s.Q; ++q) {
+        const int64_t a = cols.i0[q], b = cols.i1[q];
+        const T v = g[p * s.Q + q];
+        d0[a] += h0 * cols.w0[q] * v;
+        d0[b] += h0 * cols.w1[q] * v;
+        d1[a] += h1 * cols.w0[q] * v;
+        d1[b] += h1 * cols.w1[q] * v;
+      }
+    }
+    return int64_t(INT64_MAX);
+  });
+}
+
+#define FASTSEG_INSTANTIATE(T)                                                                 \
+  template void max_pool2d_forward<T>(T*, int64_t*, const T*, const PoolShape&);               \
+  template int64_t max_pool2d_backward_input<T>(T*, const T*, const int64_t*, int64_t, int64_t, \
+                                                int64_t);                                      \
+  template int64_t max_unpool2d_forward<T>(T*, const T*, const int64_t*, int64_t, int64_t,     \
+                                           int64_t);                                           \
+  template int64_t max_unpool2d_backward_input<T>(T*, const T*, const int64_t*, int64_t,       \
+                                                  int64_t, int64_t);                           \
+  template void avg_pool2d_forward<T>(T*, const T*, const PoolShape&, AvgRule);                \
+  template void avg_pool2d_backward_input<T>(T*, const T*, const PoolShape&, AvgRule);         \
+  template void interpolate_forward<T>(T*, const T*, const InterpShape&);                      \
+  template void interpolate_backward_input<T>(T*, const T*, const InterpShape&);
+FASTSEG_INSTANTIATE(float)
+FASTSEG_INSTANTIATE(double)
+#undef FASTSEG_INSTANTIATE
+
+}  // namespace fastseg::cpu

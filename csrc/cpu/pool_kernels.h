@@ -1,0 +1,46 @@
+// Row kernels of the pooling family, shared by every ISA. The orchestration in pool.cpp fills
+// these argument blocks; pool_tiles.h implements them once per ISA.
+#pragma once
+#include <cstdint>
+
+namespace fastseg::cpu {
+
+// One segment of an output row of a window sweep whose windows lie inside the input columns:
+// output j < count reduces columns col0 + j*sw + t*dw (t < kw) of each of the nrows input rows
+// given, row by row (the rows of the window inside the input, in order).
+template <class T>
+struct PoolRow {
+  const T* const* rows;      // (nrows,) input rows, at column 0
+  const int64_t* row_index;  // (nrows,) flat plane position of each row's column 0
+  int64_t nrows, col0, kw, sw, dw, count;
+  T divisor;                 // avg_row: the sum is divided by it
+  T* y;                      // (count,)
+  int64_t* indices;          // (count,) max_row with indices
+};
+
+// Column strides with their own loads: unit, 2 (load and de-interleave) and any other (gather,
+// for strides up to kMaxGatherStride; beyond it the orchestration uses scalar code).
+enum StrideClass : int { kStride1 = 0, kStride2 = 1, kStrideAny = 2 };
+constexpr int64_t kMaxGatherStride = 1 << 20;
+
+template <class T>
+struct PoolKernels {
+  int lanes;
+  void (*max_row[3][2])(const PoolRow<T>&);  // [StrideClass][with indices]
+  void (*avg_row[3])(const PoolRow<T>&);     // [StrideClass]
+  // y (2*count,) = each element of x (count,) twice: nearest upsampling x2 of a row.
+  void (*repeat2_row)(T* y, const T* x, int64_t count);
+};
+
+struct PoolKernelSet {
+  PoolKernels<float> f32;
+  PoolKernels<double> f64;
+};
+
+const PoolKernelSet& pool_kernels_portable();
+const PoolKernelSet& pool_kernels_avx2();
+const PoolKernelSet& pool_kernels_avx512();
+
+template <class T> const PoolKernels<T>& pool_kernels();  // of the active ISA
+
+}  // namespace fastseg::cpu
