@@ -26,17 +26,22 @@ def batched(f):
     return wrapped
 
 
-def random_pool_config(rng, dilation=True):
+def random_pool_config(rng, dilation=True, two_by_two=False):
     """A valid pooling configuration: kernel 1..5, stride 1..6 (often above the kernel), padding
     up to half the kernel, dilation 1..3, ceil_mode, odd sizes (wide ones for the vector paths),
-    batch 0, 1 or 3, sometimes unbatched."""
+    batch 0, 1 or 3, sometimes unbatched. two_by_two: 2x2 windows at stride 2 (their own
+    kernels), padding 0 or 1."""
     while True:
         kernel = tuple(int(k) for k in rng.integers(1, 6, 2))
         stride = tuple(int(s) for s in rng.integers(1, 7, 2))
         padding = tuple(int(rng.integers(0, k // 2 + 1)) for k in kernel)
         dil = tuple(int(d) for d in rng.integers(1, 4, 2)) if dilation else (1, 1)
+        if two_by_two:
+            kernel, stride, dil = (2, 2), (2, 2), (1, 1)
+            padding = (int(rng.random() < 0.2),) * 2
         ceil_mode = bool(rng.random() < 0.5)
-        size = (int(rng.integers(1, 20)), int(rng.integers(1, 140 if rng.random() < 0.4 else 40)))
+        wide = two_by_two or rng.random() < 0.4
+        size = (int(rng.integers(1, 20)), int(rng.integers(33 if two_by_two else 1, 140 if wide else 40)))
         axes = list(zip(size, kernel, stride, padding, dil))
         out = tuple(ref.pool_output_size(*a, ceil_mode) for a in axes)
         if min(out) < 1 or any(ref.has_empty_window(o, *a) for o, a in zip(out, axes)):
@@ -78,9 +83,13 @@ def max_pool_op(cfg):
               lambda x: F.max_pool2d(x, **kw))
 
 
-POOL_CONFIGS = [random_pool_config(np.random.default_rng(seed)) for seed in range(36)]
-AVG_CONFIGS = [random_pool_config(np.random.default_rng(100 + seed), dilation=False)
-               for seed in range(30)]
+POOL_CONFIGS = ([random_pool_config(np.random.default_rng(seed)) for seed in range(30)]
+                + [random_pool_config(np.random.default_rng(seed), two_by_two=True)
+                   for seed in range(300, 308)])
+AVG_CONFIGS = ([random_pool_config(np.random.default_rng(100 + seed), dilation=False)
+                for seed in range(24)]
+               + [random_pool_config(np.random.default_rng(seed), two_by_two=True)
+                  for seed in range(310, 318)])
 DTYPES = [np.float32, np.float64]
 
 
@@ -154,7 +163,7 @@ def has_repeats(indices):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("cfg", AVG_CONFIGS[:20], ids=[f"cfg{i}" for i in range(20)])
+@pytest.mark.parametrize("cfg", AVG_CONFIGS[14:], ids=[f"cfg{i}" for i in range(14, len(AVG_CONFIGS))])
 def test_max_unpool2d_sweep(cfg, dtype, isa, rng):
     source = rng.standard_normal(cfg["shape"]).astype(dtype)
     pool = dict(max_args(cfg), dilation=1)
@@ -214,6 +223,34 @@ def test_max_unpool2d_rejects_out_of_range_indices_without_writing(where, bad, i
     with pytest.raises(ValueError, match=expected):
         fastseg.grad.max_unpool2d_input(np.zeros((2, 3, 4, 5), np.float32), indices)
     assert np.array_equal(x, copies[0]) and np.array_equal(indices, copies[1])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("large", [(14, 74), (15, 75), (14, 75)])
+def test_index_ops_on_2x2_blocks_and_their_fallback(large, dtype, isa, rng):
+    """Indices of a 2x2 stride-2 max pooling run as block kernels (vector rows and tails, odd
+    large sides); a plane with an index outside its block falls back to the scalar loop, one
+    with an index out of range raises at the first bad position."""
+    source = rng.standard_normal((2, 3) + large).astype(dtype)
+    v, indices = fastseg.max_pool2d(source, 2, return_indices=True)
+    v_ref, indices_ref = ref.max_pool2d(source, (2, 2), (2, 2), (0, 0), (1, 1), False)
+    assert np.array_equal(v, v_ref) and np.array_equal(indices, indices_ref)
+    indices[1, 2, 3, 5] = 0           # in range, outside its block: repeats in that plane
+    indices[0, 1, 6, 36] = indices[0, 1, 6, 35]  # the last column's element, twice
+    dy = rng.standard_normal((2, 3) + large).astype(dtype)
+    assert np.array_equal(fastseg.max_unpool2d(v, indices, 2, output_size=large),
+                          ref.max_unpool2d(v, indices, large))
+    assert_close(fastseg.grad.max_pool2d_input(v, indices, source.shape),
+                 ref.scatter_add(v, indices, large), 1e-6)
+    assert np.array_equal(fastseg.grad.max_unpool2d_input(dy, indices), ref.gather(dy, indices))
+    indices[1, 0, 4, 20] = large[0] * large[1]
+    match = rf"index {large[0] * large[1]} at position \(1, 0, 4, 20\)"
+    with pytest.raises(ValueError, match=match):
+        fastseg.max_unpool2d(v, indices, 2, output_size=large)
+    with pytest.raises(ValueError, match=match):
+        fastseg.grad.max_pool2d_input(v, indices, source.shape)
+    with pytest.raises(ValueError, match=match):
+        fastseg.grad.max_unpool2d_input(dy, indices)
 
 
 def test_max_pool2d_input_rejects_out_of_range_indices():

@@ -80,7 +80,7 @@ void avg_pool2d_backward_input(py::array dx, py::array dy, Pair kernel, Pair str
 // Planes of the index kernels: `small` (N, C, h, w) holds one index per element into the planes
 // of `large` (N, C, H, W).
 struct IndexedShape {
-  int64_t planes, small_plane, large_plane;
+  int64_t planes, h, w, H, W;
 };
 
 IndexedShape indexed_shape(const py::array& small, const py::array& large) {
@@ -88,7 +88,7 @@ IndexedShape indexed_shape(const py::array& small, const py::array& large) {
   if (ss[0] != ls[0] || ss[1] != ls[1])
     throw py::value_error("expected the same batch and channels, got " + shape_str(ss) + " and " +
                           shape_str(ls));
-  return {ss[0] * ss[1], ss[2] * ss[3], ls[2] * ls[3]};
+  return {ss[0] * ss[1], ss[2], ss[3], ls[2], ls[3]};
 }
 
 int64_t max_unpool2d_forward(py::array y, py::array x, py::array indices) {
@@ -99,7 +99,7 @@ int64_t max_unpool2d_forward(py::array y, py::array x, py::array indices) {
     const T* xp = in<T>(x, "x");
     const int64_t* ip = in<int64_t>(indices, "indices", shape_of(x));
     py::gil_scoped_release nogil;
-    return cpu::max_unpool2d_forward(yp, xp, ip, s.planes, s.small_plane, s.large_plane);
+    return cpu::max_unpool2d_forward(yp, xp, ip, s.planes, s.h, s.w, s.H, s.W);
   });
 }
 
@@ -111,7 +111,7 @@ int64_t max_unpool2d_backward_input(py::array dx, py::array dy, py::array indice
     const T* dyp = in<T>(dy, "dy");
     const int64_t* ip = in<int64_t>(indices, "indices", shape_of(dx));
     py::gil_scoped_release nogil;
-    return cpu::max_unpool2d_backward_input(dxp, dyp, ip, s.planes, s.small_plane, s.large_plane);
+    return cpu::max_unpool2d_backward_input(dxp, dyp, ip, s.planes, s.h, s.w, s.H, s.W);
   });
 }
 
@@ -123,7 +123,7 @@ int64_t max_pool2d_backward_input(py::array dx, py::array dy, py::array indices)
     const T* dyp = in<T>(dy, "dy");
     const int64_t* ip = in<int64_t>(indices, "indices", shape_of(dy));
     py::gil_scoped_release nogil;
-    return cpu::max_pool2d_backward_input(dxp, dyp, ip, s.planes, s.large_plane, s.small_plane);
+    return cpu::max_pool2d_backward_input(dxp, dyp, ip, s.planes, s.h, s.w, s.H, s.W);
   });
 }
 

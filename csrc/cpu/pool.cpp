@@ -171,6 +171,38 @@ bool bad_index(int64_t i, int64_t size) {
   return static_cast<uint64_t>(i) >= static_cast<uint64_t>(size);
 }
 
+// Whether the large planes (H, W) hold a 2x2 block for each element of the small (h, w) ones.
+bool is_block_grid(int64_t h, int64_t w, int64_t H, int64_t W) {
+  return 2 * h <= H && H <= 2 * h + 1 && 2 * w <= W && W <= 2 * w + 1;
+}
+
+// y (H, W) = zero but v[i] at idx[i] for the (h, w) elements of v: summed (Accumulate) or the
+// last in row-major order. Returns INT64_MAX, or first + the position of the first index out of
+// range (nothing is written outside y).
+template <class T, bool Accumulate>
+int64_t place_plane(T* y, const T* v, const int64_t* idx, int64_t h, int64_t w, int64_t H,
+                    int64_t W, const PoolKernels<T>& ks, int64_t first) {
+  if (is_block_grid(h, w, H, W)) {  // no two indices can meet: placing is summing
+    bool ok = true;
+    for (int64_t r = 0; r < h && ok; ++r) {
+      T* y0 = y + 2 * r * W;
+      ok = ks.place2x2_rows(y0, y0 + W, v + r * w, idx + r * w, w, 2 * r * W, W);
+      if (W > 2 * w) y0[2 * w] = y0[W + 2 * w] = T(0);
+    }
+    if (ok) {
+      std::fill(y + 2 * h * W, y + H * W, T(0));
+      return INT64_MAX;
+    }
+  }
+  std::fill(y, y + H * W, T(0));
+  for (int64_t i = 0; i < h * w; ++i) {
+    if (bad_index(idx[i], H * W)) return first + i;
+    if (Accumulate) y[idx[i]] += v[i];
+    else y[idx[i]] = v[i];
+  }
+  return INT64_MAX;
+}
+
 }  // namespace
 
 PoolShape make_pool_shape(int64_t planes, int64_t H, int64_t W, int64_t P, int64_t Q, int64_t kh,
@@ -192,13 +224,15 @@ template <class T>
 void max_pool2d_forward(T* y, int64_t* indices, const T* x, const PoolShape& s) {
   const PoolKernels<T>& ks = pool_kernels<T>();
   const int cls = stride_class(s.sw);
+  const bool two_by_two = s.kh == 2 && s.kw == 2 && s.sh == 2 && s.sw == 2 && s.dh == 1 && s.dw == 1;
   sweep(
       x, s, cls >= 0,
       [&](const WindowRows<T>& w, int64_t item, int64_t q0, int64_t q1) {
         int64_t* ir = indices ? indices + item * s.Q + q0 : nullptr;
         const PoolRow<T> a{w.rows.data(), w.index.data(), w.n, q0 * s.sw - s.pw, s.kw, s.sw,
                            s.dw, q1 - q0, T(1), y + item * s.Q + q0, ir};
-        ks.max_row[cls][ir != nullptr](a);
+        if (two_by_two && w.n == 2) ks.max2x2_row[ir != nullptr](a);
+        else ks.max_row[cls][ir != nullptr](a);
       },
       [&](const WindowRows<T>& w, int64_t item, int64_t q) {
         const Columns c = columns(s, q);
@@ -257,45 +291,41 @@ void avg_pool2d_backward_input(T* dx, const T* dy, const PoolShape& s, AvgRule r
 
 template <class T>
 int64_t max_pool2d_backward_input(T* dx, const T* dy, const int64_t* indices, int64_t planes,
-                                  int64_t in_plane, int64_t out_plane) {
+                                  int64_t h, int64_t w, int64_t H, int64_t W) {
+  const PoolKernels<T>& ks = pool_kernels<T>();
   return over_planes(planes, [&](int64_t c) {
-    T* d = dx + c * in_plane;
-    const T* g = dy + c * out_plane;
-    const int64_t* at = indices + c * out_plane;
-    std::fill(d, d + in_plane, T(0));
-    for (int64_t i = 0; i < out_plane; ++i) {
-      if (bad_index(at[i], in_plane)) return c * out_plane + i;
-      d[at[i]] += g[i];
-    }
-    return int64_t(INT64_MAX);
+    return place_plane<T, true>(dx + c * H * W, dy + c * h * w, indices + c * h * w, h, w, H, W,
+                                ks, c * h * w);
   });
 }
 
 template <class T>
-int64_t max_unpool2d_forward(T* y, const T* x, const int64_t* indices, int64_t planes,
-                             int64_t in_plane, int64_t out_plane) {
+int64_t max_unpool2d_forward(T* y, const T* x, const int64_t* indices, int64_t planes, int64_t h,
+                             int64_t w, int64_t H, int64_t W) {
+  const PoolKernels<T>& ks = pool_kernels<T>();
   return over_planes(planes, [&](int64_t c) {
-    T* d = y + c * out_plane;
-    const T* v = x + c * in_plane;
-    const int64_t* at = indices + c * in_plane;
-    std::fill(d, d + out_plane, T(0));
-    for (int64_t i = 0; i < in_plane; ++i) {
-      if (bad_index(at[i], out_plane)) return c * in_plane + i;
-      d[at[i]] = v[i];
-    }
-    return int64_t(INT64_MAX);
+    return place_plane<T, false>(y + c * H * W, x + c * h * w, indices + c * h * w, h, w, H, W,
+                                 ks, c * h * w);
   });
 }
 
 template <class T>
 int64_t max_unpool2d_backward_input(T* dx, const T* dy, const int64_t* indices, int64_t planes,
-                                    int64_t in_plane, int64_t out_plane) {
+                                    int64_t h, int64_t w, int64_t H, int64_t W) {
+  const PoolKernels<T>& ks = pool_kernels<T>();
   return over_planes(planes, [&](int64_t c) {
-    T* d = dx + c * in_plane;
-    const T* g = dy + c * out_plane;
-    const int64_t* at = indices + c * in_plane;
-    for (int64_t i = 0; i < in_plane; ++i) {
-      if (bad_index(at[i], out_plane)) return c * in_plane + i;
+    T* d = dx + c * h * w;
+    const T* g = dy + c * H * W;
+    const int64_t* at = indices + c * h * w;
+    if (is_block_grid(h, w, H, W)) {
+      bool ok = true;
+      for (int64_t r = 0; r < h && ok; ++r)
+        ok = ks.gather2x2_row(d + r * w, g + 2 * r * W, g + (2 * r + 1) * W, at + r * w, w,
+                              2 * r * W, W);
+      if (ok) return int64_t(INT64_MAX);
+    }
+    for (int64_t i = 0; i < h * w; ++i) {
+      if (bad_index(at[i], H * W)) return c * h * w + i;
       d[i] = g[at[i]];
     }
     return int64_t(INT64_MAX);
@@ -391,11 +421,11 @@ void interpolate_backward_input(T* dx, const T* dy, const InterpShape& s) {
 #define FASTSEG_INSTANTIATE(T)                                                                 \
   template void max_pool2d_forward<T>(T*, int64_t*, const T*, const PoolShape&);               \
   template int64_t max_pool2d_backward_input<T>(T*, const T*, const int64_t*, int64_t, int64_t, \
-                                                int64_t);                                      \
+                                                int64_t, int64_t, int64_t);                    \
   template int64_t max_unpool2d_forward<T>(T*, const T*, const int64_t*, int64_t, int64_t,     \
-                                           int64_t);                                           \
+                                           int64_t, int64_t, int64_t);                         \
   template int64_t max_unpool2d_backward_input<T>(T*, const T*, const int64_t*, int64_t,       \
-                                                  int64_t, int64_t);                           \
+                                                  int64_t, int64_t, int64_t, int64_t);         \
   template void avg_pool2d_forward<T>(T*, const T*, const PoolShape&, AvgRule);                \
   template void avg_pool2d_backward_input<T>(T*, const T*, const PoolShape&, AvgRule);         \
   template void interpolate_forward<T>(T*, const T*, const InterpShape&);                      \

@@ -34,24 +34,26 @@ PoolShape make_pool_shape(int64_t planes, int64_t H, int64_t W, int64_t P, int64
 template <class T>
 void max_pool2d_forward(T* y, int64_t* indices, const T* x, const PoolShape& s);
 
-// dx (planes, in_plane) = sum of dy (planes, out_plane) at indices (planes, out_plane), each in
-// [0, in_plane). Returns -1 or the position of the first bad index.
+// The index ops move elements between a small side (planes, h, w) that holds one index per
+// element and a large side (planes, H, W) the indices point into (flat plane positions in
+// [0, H*W)). When every index lies in its own 2x2 block of the large side (what a 2x2 max
+// pooling at stride 2 produces) they run as vector row kernels, else as a scalar loop.
+
+// dx (planes, H, W) = sum of dy (planes, h, w) at indices (planes, h, w), in row-major order.
 template <class T>
 int64_t max_pool2d_backward_input(T* dx, const T* dy, const int64_t* indices, int64_t planes,
-                                  int64_t in_plane, int64_t out_plane);
+                                  int64_t h, int64_t w, int64_t H, int64_t W);
 
-// y (planes, out_plane) = zeros, then y[indices[i]] = x[i] for i in row-major order (the last
-// of repeated indices wins); x and indices are (planes, in_plane). Returns -1 or the position
-// of the first bad index.
+// y (planes, H, W) = zeros, then y[indices[i]] = x[i] for i in row-major order (the last of
+// repeated indices wins); x and indices are (planes, h, w).
 template <class T>
-int64_t max_unpool2d_forward(T* y, const T* x, const int64_t* indices, int64_t planes,
-                             int64_t in_plane, int64_t out_plane);
+int64_t max_unpool2d_forward(T* y, const T* x, const int64_t* indices, int64_t planes, int64_t h,
+                             int64_t w, int64_t H, int64_t W);
 
-// dx (planes, in_plane) = dy (planes, out_plane) gathered at indices (planes, in_plane).
-// Returns -1 or the position of the first bad index.
+// dx (planes, h, w) = dy (planes, H, W) gathered at indices (planes, h, w).
 template <class T>
 int64_t max_unpool2d_backward_input(T* dx, const T* dy, const int64_t* indices, int64_t planes,
-                                    int64_t in_plane, int64_t out_plane);
+                                    int64_t h, int64_t w, int64_t H, int64_t W);
 
 // Averaging rule of avg_pool2d: divisor_override > 0 replaces the divisor; otherwise the window
 // size clipped to the padded input (count_include_pad) or the number of input elements in it.

@@ -28,6 +28,17 @@ struct PoolKernels {
   int lanes;
   void (*max_row[3][2])(const PoolRow<T>&);  // [StrideClass][with indices]
   void (*avg_row[3])(const PoolRow<T>&);     // [StrideClass]
+  // 2x2 windows at stride 2, undilated, both rows inside the input (nrows = 2).
+  void (*max2x2_row[2])(const PoolRow<T>&);  // [with indices]
+  // A row of 2x2 blocks of planes W wide (the large side of max_unpool2d / max_pool2d's
+  // gradient), block i at columns 2i, 2i + 1 of rows y0, y1; base: plane position of y0[0].
+  // place: y0, y1 (2*count,) = zero but v[i] where idx[i] points in block i.
+  // gather: dx (count,) = x0, x1 (2*count,) where idx[i] points in block i.
+  // Both return false when an index lies outside its block (then nothing is guaranteed).
+  bool (*place2x2_rows)(T* y0, T* y1, const T* v, const int64_t* idx, int64_t count, int64_t base,
+                        int64_t W);
+  bool (*gather2x2_row)(T* dx, const T* x0, const T* x1, const int64_t* idx, int64_t count,
+                        int64_t base, int64_t W);
   // y (2*count,) = each element of x (count,) twice: nearest upsampling x2 of a row.
   void (*repeat2_row)(T* y, const T* x, int64_t count);
 };
