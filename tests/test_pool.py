@@ -292,6 +292,37 @@ def test_avg_pool2d_sweep(index, dtype, isa, rng):
     check_op(op, {"x": rng.standard_normal(cfg["shape"])}, dtype, rng)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kernel,ceil_mode,include,divisor", [
+    ((2, 2), False, True, None), ((2, 2), True, False, None), ((3, 2), True, True, None),
+    ((1, 3), False, False, 2), ((4, 4), True, False, None), ((2, 1), True, True, 3)])
+def test_avg_pool2d_tiling_windows(kernel, ceil_mode, include, divisor, dtype, isa, rng):
+    """Windows that tile the input (stride = kernel, no padding): the gradient is written once per
+    element, clipped windows at odd edges included."""
+    kw = dict(kernel_size=kernel, stride=kernel, ceil_mode=ceil_mode, count_include_pad=include,
+              divisor_override=divisor)
+    ref_args = (kernel, kernel, (0, 0), ceil_mode, include, divisor)
+    op = Op(lambda x: fastseg.avg_pool2d(x, **kw),
+            lambda dy, x: {"x": fastseg.grad.avg_pool2d_input(dy, x.shape, **kw)},
+            lambda x: ref.avg_pool2d(x, *ref_args),
+            lambda dy, x: {"x": ref.avg_pool2d_grad(dy, x.shape, *ref_args)},
+            lambda x: F.avg_pool2d(x, **kw))
+    check_op(op, {"x": rng.standard_normal((2, 3, 13, 71))}, dtype, rng)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("factors", [(2, 2), (3, 1), (1, 2), (2, 3)])
+def test_interpolate_nearest_whole_factors(factors, dtype, isa, rng):
+    """Upsampling by whole factors: the forward copies, the gradient sums each block."""
+    scales = tuple(float(f) for f in factors)
+    op = Op(lambda x: fastseg.interpolate(x, scale_factor=scales),
+            lambda dy, x: {"x": fastseg.grad.interpolate_input(dy, x.shape, scale_factor=scales)},
+            lambda x: ref.interpolate(x, (7 * factors[0], 37 * factors[1]), "nearest", False, scales, dtype),
+            lambda dy, x: {"x": ref.interpolate_grad(dy, (7, 37), "nearest", False, scales, dtype)},
+            lambda x: F.interpolate(x, scale_factor=scales))
+    check_op(op, {"x": rng.standard_normal((2, 3, 7, 37))}, dtype, rng)
+
+
 def random_interp_config(rng):
     while True:
         shape = (int(rng.choice([0, 1, 2])), int(rng.integers(1, 4)), int(rng.integers(1, 12)),

@@ -264,9 +264,44 @@ void avg_pool2d_forward(T* y, const T* x, const PoolShape& s, AvgRule rule) {
       });
 }
 
+// avg_pool2d's gradient when the windows tile the input (stride = kernel, no padding): every dx
+// element gets the share of its one window, or zero, written once (the same value as adding it
+// to zero) instead of zeroing and scattering.
+template <class T>
+void spread_tiles(T* dx, const T* dy, const PoolShape& s, AvgRule rule) {
+  const PoolKernels<T>& ks = pool_kernels<T>();
+  const int64_t covered = std::min(s.Q * s.kw, s.W);  // columns inside some window
+#pragma omp parallel num_threads(num_threads())
+  {
+    std::vector<T> share(s.Q);
+#pragma omp for schedule(static)
+    for (int64_t item = 0; item < s.planes * s.P; ++item) {
+      const int64_t plane = item / s.P, p = item % s.P;
+      const int64_t h0 = p * s.kh, h1 = std::min(h0 + s.kh, s.H);
+      for (int64_t q = 0; q < s.Q; ++q) {
+        const Columns c = columns(s, q);
+        const int64_t divisor = rule.divisor_override ? rule.divisor_override : (h1 - h0) * (c.end - c.begin);
+        share[q] = dy[item * s.Q + q] / static_cast<T>(divisor);
+      }
+      // The last row of windows also zeroes the rows below it that no window covers.
+      for (int64_t h = h0; h < (p == s.P - 1 ? s.H : h1); ++h) {
+        T* row = dx + (plane * s.H + h) * s.W;
+        int64_t w = 0;
+        if (h < h1 && s.kw == 2) {
+          ks.repeat2_row(row, share.data(), covered / 2);
+          w = covered / 2 * 2;
+        }
+        for (; h < h1 && w < covered; ++w) row[w] = share[w / s.kw];
+        std::fill(row + w, row + s.W, T(0));
+      }
+    }
+  }
+}
+
 template <class T>
 void avg_pool2d_backward_input(T* dx, const T* dy, const PoolShape& s, AvgRule rule) {
   FASTSEG_CHECK(s.dh == 1 && s.dw == 1, "avg_pool2d has no dilation");
+  if (s.sh == s.kh && s.sw == s.kw && s.ph == 0 && s.pw == 0) return spread_tiles(dx, dy, s, rule);
   over_planes(s.planes, [&](int64_t plane) {
     T* d = dx + plane * s.H * s.W;
     const T* g = dy + plane * s.P * s.Q;
@@ -383,6 +418,13 @@ void interpolate_backward_input(T* dx, const T* dy, const InterpShape& s) {
   if (s.mode == InterpMode::nearest) {
     const std::vector<int64_t> rows = nearest_table<T>(s.H, s.P, s.scale_h);
     const std::vector<int64_t> cols = nearest_table<T>(s.W, s.Q, s.scale_w);
+    const int64_t fh = s.P / s.H, fw = s.Q / s.W;
+    if (fh * s.H == s.P && fw * s.W == s.Q && is_repeat(rows, fh) && is_repeat(cols, fw)) {
+      // Upsampling by whole factors: each dx element sums its fh x fw block of dy, in the
+      // scatter's order (row-major from zero): a sum pooling.
+      const PoolShape sum = make_pool_shape(s.planes, s.P, s.Q, s.H, s.W, fh, fw, fh, fw, 0, 0, 1, 1);
+      return avg_pool2d_forward(dx, dy, sum, AvgRule{true, 1});
+    }
     over_planes(s.planes, [&](int64_t plane) {
       T* d = dx + plane * s.H * s.W;
       const T* g = dy + plane * s.P * s.Q;
