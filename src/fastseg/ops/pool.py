@@ -8,8 +8,9 @@ interpolate (4-D only).
 
 Beyond PyTorch: max_unpool2d is deterministic when indices repeat within a plane (the element
 that comes last in the input's row-major order wins, whatever the thread count); every index is
-checked before it is used, and an index out of range raises a ValueError naming the first one
-and its position instead of writing anywhere. A max_pool2d whose dilated window would hold no
+checked before it is used: an index out of range raises a ValueError naming the first one (in
+row-major order) and its position, nothing is ever written out of bounds, and no partial result
+is returned. Inputs are never modified. A max_pool2d whose dilated window would hold no
 input element at all (PyTorch returns -inf and an out-of-range index there) raises a ValueError.
 """
 
@@ -218,9 +219,9 @@ def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_siz
 
     Deterministic where PyTorch is not: when indices repeat within a plane, the element that
     comes last in the input's row-major order wins, whatever the thread count. Every index is
-    checked before it is written; one out of range raises a ValueError naming the first (in
-    row-major order) and its position, and nothing is ever written out of bounds. The inputs
-    are never modified.
+    checked before anything is written at it; one out of range raises a ValueError naming the
+    first (in row-major order) and its position; nothing is ever written out of bounds. The
+    inputs are never modified.
     """
     x = float_array(input, "input", (3, 4))
     idx = _indices_array(indices)
@@ -328,11 +329,16 @@ def _scaled_size(in_size, scales) -> tuple[int, int]:
 
 def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None):
     """Resizes input (N, C, H, W), as ``torch.nn.functional.interpolate`` with
-    ``recompute_scale_factor=None``: modes ``'nearest'`` (PyTorch's 'nearest', source index
-    floor(dst * in / out), computed in float32 as PyTorch does) and ``'bilinear'``
-    (``align_corners`` False by default). Give exactly one of ``size`` (an int or 2 ints) and
-    ``scale_factor`` (a number or 2); a scale factor sets the output size to
+    ``recompute_scale_factor=None``. Give exactly one of ``size`` (an int or 2 ints) and
+    ``scale_factor`` (a number or 2): a scale factor sets the output size to
     floor(input size * scale_factor) and is itself used for the source coordinates.
+
+    ``'nearest'``: source index floor(dst * scale), scale = 1 / scale_factor or in / out, in the
+    input's precision, as PyTorch's generic CPU kernel. (PyTorch's kernel for small outputs,
+    H_out + W_out <= 128, and its gradient instead take dst for out == in and dst // 2 for
+    out == 2*in; the results differ only for a scale factor that is not exactly 1 or 2 giving
+    such sizes. fastseg's gradient is always the exact adjoint of its forward.)
+    ``'bilinear'``: PyTorch's source coordinates and weights, ``align_corners`` False by default.
     """
     x = float_array(input, "input", (4,))
     _nonzero_planes(x.shape, "input")
