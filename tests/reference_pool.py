@@ -52,35 +52,31 @@ def max_pool2d(x, kernel, stride, padding, dilation, ceil_mode):
     return best, at
 
 
+def _planes(a, dtype=np.float64):
+    """(N, C, h, w) as (N*C, h*w)."""
+    return np.asarray(a, dtype).reshape(a.shape[0] * a.shape[1], a.shape[2] * a.shape[3])
+
+
 def scatter_add(dy, indices, plane_shape):
     """Sum of dy at indices within each plane: the gradient of a gather."""
-    N, C = dy.shape[:2]
-    out = np.zeros((N * C, plane_shape[0] * plane_shape[1]))
-    flat_dy = np.asarray(dy, np.float64).reshape(N * C, dy.shape[2] * dy.shape[3])
-    flat_idx = np.asarray(indices).reshape(flat_dy.shape)
-    for plane in range(N * C):
-        np.add.at(out[plane], flat_idx[plane], flat_dy[plane])
-    return out.reshape((N, C) + tuple(plane_shape))
+    out = np.zeros((dy.shape[0] * dy.shape[1], plane_shape[0] * plane_shape[1]))
+    for plane, (values, idx) in enumerate(zip(_planes(dy), _planes(indices, np.int64))):
+        np.add.at(out[plane], idx, values)
+    return out.reshape(dy.shape[:2] + tuple(plane_shape))
 
 
 def max_unpool2d(x, indices, out_size):
     """Zeros with x[i] at indices[i]; of repeated indices the last in row-major order wins."""
-    N, C = x.shape[:2]
-    out = np.zeros((N * C, out_size[0] * out_size[1]))
-    flat_x = np.asarray(x, np.float64).reshape(N * C, x.shape[2] * x.shape[3])
-    flat_idx = np.asarray(indices).reshape(flat_x.shape)
-    for plane in range(N * C):
-        for i in range(flat_idx.shape[1]):  # in order: later writes overwrite earlier ones
-            out[plane, flat_idx[plane, i]] = flat_x[plane, i]
-    return out.reshape((N, C) + tuple(out_size))
+    out = np.zeros((x.shape[0] * x.shape[1], out_size[0] * out_size[1]))
+    for plane, (values, idx) in enumerate(zip(_planes(x), _planes(indices, np.int64))):
+        for v, i in zip(values, idx):  # in order: later writes overwrite earlier ones
+            out[plane, i] = v
+    return out.reshape(x.shape[:2] + tuple(out_size))
 
 
 def gather(dy, indices):
     """dy at indices within each plane (the gradient of max_unpool2d, as PyTorch)."""
-    N, C = dy.shape[:2]
-    flat = np.asarray(dy, np.float64).reshape(N * C, dy.shape[2] * dy.shape[3])
-    idx = np.asarray(indices).reshape(N * C, indices.shape[2] * indices.shape[3])
-    return np.take_along_axis(flat, idx, axis=1).reshape(indices.shape)
+    return np.take_along_axis(_planes(dy), _planes(indices, np.int64), axis=1).reshape(indices.shape)
 
 
 def _avg_taps(H, W, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override):

@@ -91,39 +91,38 @@ IndexedShape indexed_shape(const py::array& small, const py::array& large) {
   return {ss[0] * ss[1], ss[2], ss[3], ls[2], ls[3]};
 }
 
-int64_t max_unpool2d_forward(py::array y, py::array x, py::array indices) {
-  return by_dtype(x, "x", [&](auto t) {
+// Runs kernel(out, source, indices, shape) on checked pointers: one of `result` and `source` is
+// the small side, which `indices` matches; the result is its kernel's (-1 or a bad position).
+template <class Kernel>
+int64_t indexed(py::array& result, const py::array& source, const py::array& indices,
+                bool result_is_small, Kernel kernel) {
+  return by_dtype(source, "source", [&](auto t) {
     using T = decltype(t);
-    const IndexedShape s = indexed_shape(x, y);
-    T* yp = out<T>(y, "y");
-    const T* xp = in<T>(x, "x");
-    const int64_t* ip = in<int64_t>(indices, "indices", shape_of(x));
+    const py::array& small = result_is_small ? result : source;
+    const IndexedShape s = indexed_shape(small, result_is_small ? source : result);
+    T* rp = out<T>(result, "result");
+    const T* sp = in<T>(source, "source");
+    const int64_t* ip = in<int64_t>(indices, "indices", shape_of(small));
     py::gil_scoped_release nogil;
-    return cpu::max_unpool2d_forward(yp, xp, ip, s.planes, s.h, s.w, s.H, s.W);
+    return kernel(rp, sp, ip, s);
+  });
+}
+
+int64_t max_unpool2d_forward(py::array y, py::array x, py::array indices) {
+  return indexed(y, x, indices, false, [](auto* y, auto* x, auto* i, const IndexedShape& s) {
+    return cpu::max_unpool2d_forward(y, x, i, s.planes, s.h, s.w, s.H, s.W);
   });
 }
 
 int64_t max_unpool2d_backward_input(py::array dx, py::array dy, py::array indices) {
-  return by_dtype(dy, "dy", [&](auto t) {
-    using T = decltype(t);
-    const IndexedShape s = indexed_shape(dx, dy);
-    T* dxp = out<T>(dx, "dx");
-    const T* dyp = in<T>(dy, "dy");
-    const int64_t* ip = in<int64_t>(indices, "indices", shape_of(dx));
-    py::gil_scoped_release nogil;
-    return cpu::max_unpool2d_backward_input(dxp, dyp, ip, s.planes, s.h, s.w, s.H, s.W);
+  return indexed(dx, dy, indices, true, [](auto* dx, auto* dy, auto* i, const IndexedShape& s) {
+    return cpu::max_unpool2d_backward_input(dx, dy, i, s.planes, s.h, s.w, s.H, s.W);
   });
 }
 
 int64_t max_pool2d_backward_input(py::array dx, py::array dy, py::array indices) {
-  return by_dtype(dy, "dy", [&](auto t) {
-    using T = decltype(t);
-    const IndexedShape s = indexed_shape(dy, dx);
-    T* dxp = out<T>(dx, "dx");
-    const T* dyp = in<T>(dy, "dy");
-    const int64_t* ip = in<int64_t>(indices, "indices", shape_of(dy));
-    py::gil_scoped_release nogil;
-    return cpu::max_pool2d_backward_input(dxp, dyp, ip, s.planes, s.h, s.w, s.H, s.W);
+  return indexed(dx, dy, indices, false, [](auto* dx, auto* dy, auto* i, const IndexedShape& s) {
+    return cpu::max_pool2d_backward_input(dx, dy, i, s.planes, s.h, s.w, s.H, s.W);
   });
 }
 

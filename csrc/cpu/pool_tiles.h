@@ -429,6 +429,21 @@ inline int block_position(int64_t idx, int64_t base, int64_t i, int64_t W) {
   return rel == 0 ? 0 : rel == 1 ? 1 : rel == W ? 2 : rel == W + 1 ? 3 : -1;
 }
 
+// The block positions of L indices from idx (block i first): masks of top-left, top-right,
+// bottom-left and bottom-right, and whether every index lies in its block.
+template <class V>
+struct BlockMasks {
+  typename PoolOps<V>::Mask k00, k01, k10, k11;
+  bool inside;
+
+  BlockMasks(const int64_t* idx, int64_t base, int64_t i, int64_t W) {
+    using Ops = PoolOps<V>;
+    const auto rel = Ops::sub(Ops::load_index(idx + i), Ops::index(Ops::steps(2), base + 2 * i));
+    k00 = Ops::eq(rel, 0), k01 = Ops::eq(rel, 1), k10 = Ops::eq(rel, W), k11 = Ops::eq(rel, W + 1);
+    inside = Ops::all(Ops::any_of(Ops::any_of(k00, k01), Ops::any_of(k10, k11)));
+  }
+};
+
 // y0, y1 (2*count,): the two output rows of a row of count 2x2 blocks, zero but for v[i] at the
 // position idx[i] in block i. Returns false (rows partly written) when an index is outside its
 // block: blocks never overlap, so no two elements land on one place.
@@ -438,15 +453,13 @@ bool place2x2_rows(typename V::type* y0, typename V::type* y1, const typename V:
   using Ops = PoolOps<V>;
   using T = typename V::type;
   constexpr int L = V::lanes;
-  const typename Ops::Idx steps = Ops::steps(2);
   int64_t i = 0;
   for (; i + L <= count; i += L) {
-    const auto rel = Ops::sub(Ops::load_index(idx + i), Ops::index(steps, base + 2 * i));
-    const auto k00 = Ops::eq(rel, 0), k01 = Ops::eq(rel, 1), k10 = Ops::eq(rel, W), k11 = Ops::eq(rel, W + 1);
-    if (!Ops::all(Ops::any_of(Ops::any_of(k00, k01), Ops::any_of(k10, k11)))) return false;
+    const BlockMasks<V> b(idx, base, i, W);
+    if (!b.inside) return false;
     const typename V::V x = V::load(v + i);
-    Ops::interleave(y0 + 2 * i, Ops::zero_unless(k00, x), Ops::zero_unless(k01, x));
-    Ops::interleave(y1 + 2 * i, Ops::zero_unless(k10, x), Ops::zero_unless(k11, x));
+    Ops::interleave(y0 + 2 * i, Ops::zero_unless(b.k00, x), Ops::zero_unless(b.k01, x));
+    Ops::interleave(y1 + 2 * i, Ops::zero_unless(b.k10, x), Ops::zero_unless(b.k11, x));
   }
   for (; i < count; ++i) {
     const int at = block_position(idx[i], base, i, W);
@@ -467,16 +480,14 @@ bool gather2x2_row(typename V::type* dx, const typename V::type* x0, const typen
   using Ops = PoolOps<V>;
   using T = typename V::type;
   constexpr int L = V::lanes;
-  const typename Ops::Idx steps = Ops::steps(2);
   int64_t i = 0;
   for (; i + L <= count; i += L) {
-    const auto rel = Ops::sub(Ops::load_index(idx + i), Ops::index(steps, base + 2 * i));
-    const auto k00 = Ops::eq(rel, 0), k01 = Ops::eq(rel, 1), k10 = Ops::eq(rel, W), k11 = Ops::eq(rel, W + 1);
-    if (!Ops::all(Ops::any_of(Ops::any_of(k00, k01), Ops::any_of(k10, k11)))) return false;
+    const BlockMasks<V> b(idx, base, i, W);
+    if (!b.inside) return false;
     typename V::V e0, o0, e1, o1;
     Ops::split2(x0 + 2 * i, e0, o0);
     Ops::split2(x1 + 2 * i, e1, o1);
-    V::store(dx + i, Ops::select(k01, o0, Ops::select(k10, e1, Ops::select(k11, o1, e0))));
+    V::store(dx + i, Ops::select(b.k01, o0, Ops::select(b.k10, e1, Ops::select(b.k11, o1, e0))));
   }
   for (; i < count; ++i) {
     const int at = block_position(idx[i], base, i, W);
