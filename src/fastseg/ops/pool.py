@@ -79,6 +79,13 @@ def _raise_bad_index(position: int, user_indices, plane_shape) -> None:
                      f"(expected 0 <= index < {size})")
 
 
+def _stride(stride, kernel: tuple[int, int]) -> tuple[int, int]:
+    """The stride, the kernel size when None or empty (PyTorch's default)."""
+    if stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0):
+        return kernel
+    return int_tuple(stride, 2, "stride", 1)
+
+
 @dataclass(frozen=True)
 class PoolGeometry:
     """A checked window sweep: x (N, C, H, W) -> y (N, C, P, Q), PyTorch's pooling rules."""
@@ -111,8 +118,7 @@ def pool_geometry(x_shape, kernel_size, stride, padding, dilation, ceil_mode) ->
     """Validates pooling arguments (PyTorch's checks, as ValueErrors naming the argument)."""
     _nonzero_planes(x_shape, "input")
     kernel = int_tuple(kernel_size, 2, "kernel_size", 1)
-    stride = kernel if stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0) \
-        else int_tuple(stride, 2, "stride", 1)
+    stride = _stride(stride, kernel)
     padding = int_tuple(padding, 2, "padding", 0)
     dilation = int_tuple(dilation, 2, "dilation", 1)
     ceil_mode = _flag(ceil_mode, "ceil_mode")
@@ -230,7 +236,7 @@ def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_siz
     xb, batched = _batched(x)
     _nonzero_planes(xb.shape, "input")
     kernel = int_tuple(kernel_size, 2, "kernel_size", 1)
-    stride = kernel if stride is None else int_tuple(stride, 2, "stride", 1)
+    stride = _stride(stride, kernel)
     padding = int_tuple(padding, 2, "padding", 0)
     size = _unpool_output_size(xb.shape[2:], kernel, stride, padding, output_size)
     y = new_array(xb.shape[:2] + size, x.dtype)
