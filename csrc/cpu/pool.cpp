@@ -396,19 +396,32 @@ void interpolate_forward(T* y, const T* x, const InterpShape& s) {
     }
     return;
   }
+  // Separable: rows of x interpolated along W (each computed once per thread and kept while
+  // consecutive output rows use it), then blended along H.
   const LerpTable<T> rows(s.H, s.P, s.align_corners, s.scale_h);
   const LerpTable<T> cols(s.W, s.Q, s.align_corners, s.scale_w);
-#pragma omp parallel for num_threads(num_threads()) schedule(static)
-  for (int64_t item = 0; item < items; ++item) {
-    const int64_t p = item % s.P;
-    const T* x0 = x + (item / s.P * s.H + rows.i0[p]) * s.W;
-    const T* x1 = x + (item / s.P * s.H + rows.i1[p]) * s.W;
-    const T h0 = rows.w0[p], h1 = rows.w1[p];
-    T* yr = y + item * s.Q;
-    for (int64_t q = 0; q < s.Q; ++q) {
-      const int64_t a = cols.i0[q], b = cols.i1[q];
-      const T wa = cols.w0[q], wb = cols.w1[q];
-      yr[q] = (x0[a] * wa + x0[b] * wb) * h0 + (x1[a] * wa + x1[b] * wb) * h1;
+  const PoolKernels<T>& ks = pool_kernels<T>();
+#pragma omp parallel num_threads(num_threads())
+  {
+    std::vector<T> buf(2 * s.Q);
+    int64_t held[2] = {-1, -1};  // the source row (plane * H + r) in each half of buf
+    auto horizontal = [&](int64_t src, int64_t keep) -> const T* {
+      for (int k = 0; k < 2; ++k)
+        if (held[k] == src) return buf.data() + k * s.Q;
+      const int k = held[0] == keep ? 1 : 0;
+      held[k] = src;
+      const T* xr = x + src * s.W;
+      T* out = buf.data() + k * s.Q;
+      for (int64_t q = 0; q < s.Q; ++q)
+        out[q] = xr[cols.i0[q]] * cols.w0[q] + xr[cols.i1[q]] * cols.w1[q];
+      return out;
+    };
+#pragma omp for schedule(static)
+    for (int64_t item = 0; item < items; ++item) {
+      const int64_t p = item % s.P, top = item / s.P * s.H;
+      const T* r0 = horizontal(top + rows.i0[p], top + rows.i1[p]);
+      const T* r1 = horizontal(top + rows.i1[p], top + rows.i0[p]);
+      ks.lerp_rows(y + item * s.Q, r0, r1, rows.w0[p], rows.w1[p], s.Q);
     }
   }
 }
@@ -437,27 +450,38 @@ void interpolate_backward_input(T* dx, const T* dy, const InterpShape& s) {
     });
     return;
   }
+  // The adjoint of the separable forward, one dx row at a time: source row r gathers the dy rows
+  // that read it (a contiguous range, the source rows being monotone in p) weighted along H,
+  // then spreads that row along W. Every dx row is written once, in a fixed order.
   const LerpTable<T> rows(s.H, s.P, s.align_corners, s.scale_h);
   const LerpTable<T> cols(s.W, s.Q, s.align_corners, s.scale_w);
-  over_planes(s.planes, [&](int64_t plane) {
-    T* d = dx + plane * s.H * s.W;
-    const T* g = dy + plane * s.P * s.Q;
-    std::fill(d, d + s.H * s.W, T(0));
-    for (int64_t p = 0; p < s.P; ++p) {
-      T* d0 = d + rows.i0[p] * s.W;
-      T* d1 = d + rows.i1[p] * s.W;
-      const T h0 = rows.w0[p], h1 = rows.w1[p];
+  std::vector<int64_t> first(s.H, s.P), last(s.H, 0);
+  for (int64_t p = 0; p < s.P; ++p)
+    for (const int64_t r : {rows.i0[p], rows.i1[p]}) {
+      first[r] = std::min(first[r], p);
+      last[r] = std::max(last[r], p + 1);
+    }
+  const PoolKernels<T>& ks = pool_kernels<T>();
+#pragma omp parallel num_threads(num_threads())
+  {
+    std::vector<T> t(s.Q);
+#pragma omp for schedule(static)
+    for (int64_t item = 0; item < s.planes * s.H; ++item) {
+      const int64_t r = item % s.H;
+      const T* g = dy + item / s.H * s.P * s.Q;
+      std::fill(t.begin(), t.end(), T(0));
+      for (int64_t p = first[r]; p < last[r]; ++p) {
+        if (rows.i0[p] == r) ks.axpy_row(t.data(), g + p * s.Q, rows.w0[p], s.Q);
+        if (rows.i1[p] == r) ks.axpy_row(t.data(), g + p * s.Q, rows.w1[p], s.Q);
+      }
+      T* d = dx + item * s.W;
+      std::fill(d, d + s.W, T(0));
       for (int64_t q = 0; q < s.Q; ++q) {
-        const int64_t a = cols.i0[q], b = cols.i1[q];
-        const T v = g[p * s.Q + q];
-        d0[a] += h0 * cols.w0[q] * v;
-        d0[b] += h0 * cols.w1[q] * v;
-        d1[a] += h1 * cols.w0[q] * v;
-        d1[b] += h1 * cols.w1[q] * v;
+        d[cols.i0[q]] += t[q] * cols.w0[q];
+        d[cols.i1[q]] += t[q] * cols.w1[q];
       }
     }
-    return int64_t(INT64_MAX);
-  });
+  }
 }
 
 #define FASTSEG_INSTANTIATE(T)                                                                 \

@@ -41,6 +41,10 @@ struct PoolKernels {
                         int64_t base, int64_t W);
   // y (2*count,) = each element of x (count,) twice: nearest upsampling x2 of a row.
   void (*repeat2_row)(T* y, const T* x, int64_t count);
+  // y (count,) = a * wa + b * wb, the vertical step of bilinear upsampling.
+  void (*lerp_rows)(T* y, const T* a, const T* b, T wa, T wb, int64_t count);
+  // y (count,) += x * w, the vertical step of its gradient.
+  void (*axpy_row)(T* y, const T* x, T w, int64_t count);
 };
 
 struct PoolKernelSet {

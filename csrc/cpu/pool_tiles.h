@@ -509,6 +509,26 @@ void repeat2_row(typename V::type* y, const typename V::type* x, int64_t count) 
 }
 
 template <class V>
+void lerp_rows(typename V::type* y, const typename V::type* a, const typename V::type* b,
+               typename V::type wa, typename V::type wb, int64_t count) {
+  constexpr int L = V::lanes;
+  const typename V::V va = V::set1(wa), vb = V::set1(wb);
+  int64_t i = 0;
+  for (; i + L <= count; i += L)
+    V::store(y + i, V::fma(V::load(a + i), va, V::fma(V::load(b + i), vb, V::zero())));
+  for (; i < count; ++i) y[i] = a[i] * wa + b[i] * wb;
+}
+
+template <class V>
+void axpy_row(typename V::type* y, const typename V::type* x, typename V::type w, int64_t count) {
+  constexpr int L = V::lanes;
+  const typename V::V vw = V::set1(w);
+  int64_t i = 0;
+  for (; i + L <= count; i += L) V::store(y + i, V::fma(V::load(x + i), vw, V::load(y + i)));
+  for (; i < count; ++i) y[i] += x[i] * w;
+}
+
+template <class V>
 PoolKernels<typename V::type> make_pool_kernels() {
   PoolKernels<typename V::type> k{};
   k.lanes = V::lanes;
@@ -526,6 +546,8 @@ PoolKernels<typename V::type> make_pool_kernels() {
   k.place2x2_rows = &place2x2_rows<V>;
   k.gather2x2_row = &gather2x2_row<V>;
   k.repeat2_row = &repeat2_row<V>;
+  k.lerp_rows = &lerp_rows<V>;
+  k.axpy_row = &axpy_row<V>;
   return k;
 }
 
