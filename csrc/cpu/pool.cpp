@@ -2,13 +2,17 @@
 //
 // Gradient rule: parameter gradients accumulate (+=), activation gradients overwrite (=).
 //
-// Window sweeps (max_pool2d, avg_pool2d forward) run OpenMP over (plane, output row) items: the
-// windows of a row that lie inside the input columns go to the ISA's row kernels (pool_tiles.h),
-// the clipped ones at the borders to the same scan in scalar code. Upsampling forward runs over
-// output rows the same way. Scatters (max_unpool2d, and every backward but max_unpool2d's
-// gather) run over whole planes, each in a fixed order by one thread. Every output element is
-// computed the same way whatever the thread count, so results do not depend on it.
-// Extra memory: one window row list per thread and the interpolation tables (P + Q entries).
+// Parallel work, OpenMP over items that write disjoint outputs:
+//   window sweeps (max_pool2d, avg_pool2d forward; nearest gradient by whole factors as a sum
+//   pooling): (plane, output row) items; windows inside the input columns go to the ISA's row
+//   kernels (pool_tiles.h), clipped ones at the borders to the same scan in scalar code;
+//   interpolate forward: output rows; bilinear gradient: input rows (each gathers its dy rows);
+//   avg_pool2d gradient for tiling windows: rows of windows, each dx element written once;
+//   index ops and the remaining scatters: whole planes, each in a fixed order by one thread,
+//   with 2x2 block kernels where every index lies in its block.
+// Every output element is computed the same way whatever the thread count, so results do not
+// depend on it. Extra memory per thread: a window's row list or one or two rows of the output's
+// width; shared: the interpolation tables (P + Q entries).
 #include "cpu/pool.h"
 
 #include <algorithm>
