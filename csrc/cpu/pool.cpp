@@ -121,7 +121,8 @@ std::vector<int64_t> nearest_table(int64_t in, int64_t out, double scale) {
   const T ratio = scale > 0 ? static_cast<T>(1.0 / scale) : static_cast<T>(in) / static_cast<T>(out);
   std::vector<int64_t> t(out);
   for (int64_t i = 0; i < out; ++i)
-    t[i] = std::min(static_cast<int64_t>(std::floor(static_cast<float>(ratio * static_cast<T>(i)))), in - 1);
+    t[i] = std::min(static_cast<int64_t>(std::floor(static_cast<float>(ratio * static_cast<T>(i)))),
+                    in - 1);
   return t;
 }
 
@@ -151,7 +152,8 @@ struct LerpTable {
         w1[i] = 0;
         continue;
       }
-      T real = align_corners ? ratio * static_cast<T>(i) : ratio * (static_cast<T>(i) + T(0.5)) - T(0.5);
+      T real = align_corners ? ratio * static_cast<T>(i)
+                             : ratio * (static_cast<T>(i) + T(0.5)) - T(0.5);
       if (!align_corners && real < 0) real = 0;
       i0[i] = std::min(static_cast<int64_t>(std::floor(static_cast<float>(real))), in - 1);
       i1[i] = i0[i] + (i0[i] < in - 1 ? 1 : 0);
@@ -284,7 +286,8 @@ void spread_tiles(T* dx, const T* dy, const PoolShape& s, AvgRule rule) {
       const int64_t h0 = p * s.kh, h1 = std::min(h0 + s.kh, s.H);
       for (int64_t q = 0; q < s.Q; ++q) {
         const Columns c = columns(s, q);
-        const int64_t divisor = rule.divisor_override ? rule.divisor_override : (h1 - h0) * (c.end - c.begin);
+        const int64_t divisor =
+            rule.divisor_override ? rule.divisor_override : (h1 - h0) * (c.end - c.begin);
         share[q] = dy[item * s.Q + q] / static_cast<T>(divisor);
       }
       // The last row of windows also zeroes the rows below it that no window covers.

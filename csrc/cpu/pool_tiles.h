@@ -82,12 +82,20 @@ struct PoolOps<simd::Portable<T>> {
   static Idx add_where(Mask k, Idx i, int64_t v) {
     for (int l = 0; l < L; ++l) i.v[l] += k.m[l] ? v : 0; return i;
   }
-  static Idx load_index(const int64_t* p) { Idx r; for (int l = 0; l < L; ++l) r.v[l] = p[l]; return r; }
+  static Idx load_index(const int64_t* p) {
+    Idx r; for (int l = 0; l < L; ++l) r.v[l] = p[l]; return r;
+  }
   static Idx sub(Idx a, Idx b) { for (int l = 0; l < L; ++l) a.v[l] -= b.v[l]; return a; }
-  static Mask eq(Idx i, int64_t v) { Mask k; for (int l = 0; l < L; ++l) k.m[l] = i.v[l] == v; return k; }
-  static Mask any_of(Mask a, Mask b) { for (int l = 0; l < L; ++l) a.m[l] = a.m[l] || b.m[l]; return a; }
+  static Mask eq(Idx i, int64_t v) {
+    Mask k; for (int l = 0; l < L; ++l) k.m[l] = i.v[l] == v; return k;
+  }
+  static Mask any_of(Mask a, Mask b) {
+    for (int l = 0; l < L; ++l) a.m[l] = a.m[l] || b.m[l]; return a;
+  }
   static bool all(Mask k) { bool r = true; for (int l = 0; l < L; ++l) r = r && k.m[l]; return r; }
-  static Vec zero_unless(Mask k, Vec a) { for (int l = 0; l < L; ++l) if (!k.m[l]) a.v[l] = 0; return a; }
+  static Vec zero_unless(Mask k, Vec a) {
+    for (int l = 0; l < L; ++l) if (!k.m[l]) a.v[l] = 0; return a;
+  }
   static void store_index(int64_t* p, Idx i) { for (int l = 0; l < L; ++l) p[l] = i.v[l]; }
   static Vec div(Vec a, T d) { for (int l = 0; l < L; ++l) a.v[l] /= d; return a; }
   static void interleave(T* y, Vec a, Vec b) {
@@ -124,8 +132,12 @@ struct PoolOps<simd::Avx2<float>> {
   }
   static Vec select(Mask k, Vec a, Vec b) { return _mm256_blendv_ps(b, a, k); }
   // The 8 32-bit lanes of k as two masks of 4 64-bit lanes.
-  static __m256i wide_lo(Mask k) { return _mm256_cvtepi32_epi64(_mm256_castsi256_si128(_mm256_castps_si256(k))); }
-  static __m256i wide_hi(Mask k) { return _mm256_cvtepi32_epi64(_mm256_extracti128_si256(_mm256_castps_si256(k), 1)); }
+  static __m256i wide_lo(Mask k) {
+    return _mm256_cvtepi32_epi64(_mm256_castsi256_si128(_mm256_castps_si256(k)));
+  }
+  static __m256i wide_hi(Mask k) {
+    return _mm256_cvtepi32_epi64(_mm256_extracti128_si256(_mm256_castps_si256(k), 1));
+  }
   static Idx select(Mask k, Idx a, Idx b) {
     return {_mm256_blendv_epi8(b.lo, a.lo, wide_lo(k)), _mm256_blendv_epi8(b.hi, a.hi, wide_hi(k))};
   }
@@ -161,7 +173,8 @@ struct PoolOps<simd::Avx2<float>> {
   }
   static Vec div(Vec a, float d) { return _mm256_div_ps(a, _mm256_set1_ps(d)); }
   static void interleave(float* y, Vec a, Vec b) {
-    const __m256 lo = _mm256_unpacklo_ps(a, b), hi = _mm256_unpackhi_ps(a, b);  // a0 b0 a1 b1 | a4 b4 a5 b5
+    // lo: a0 b0 a1 b1 | a4 b4 a5 b5, hi: a2 b2 a3 b3 | a6 b6 a7 b7
+    const __m256 lo = _mm256_unpacklo_ps(a, b), hi = _mm256_unpackhi_ps(a, b);
     _mm256_storeu_ps(y, _mm256_permute2f128_ps(lo, hi, 0x20));
     _mm256_storeu_ps(y + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
   }
@@ -184,7 +197,8 @@ struct PoolOps<simd::Avx2<double>> {
     o = _mm256_permute4x64_pd(_mm256_unpackhi_pd(a, b), _MM_SHUFFLE(3, 1, 2, 0));
   }
   static Vec gather(const double* p, int64_t s) {
-    const __m128i off = _mm_mullo_epi32(_mm_setr_epi32(0, 1, 2, 3), _mm_set1_epi32(static_cast<int>(s)));
+    const __m128i off =
+        _mm_mullo_epi32(_mm_setr_epi32(0, 1, 2, 3), _mm_set1_epi32(static_cast<int>(s)));
     return _mm256_i32gather_pd(p, off, 8);
   }
   static Mask take(Vec v, Vec m) {
@@ -193,13 +207,19 @@ struct PoolOps<simd::Avx2<double>> {
   static Vec select(Mask k, Vec a, Vec b) { return _mm256_blendv_pd(b, a, k); }
   static Idx select(Mask k, Idx a, Idx b) { return _mm256_blendv_epi8(b, a, _mm256_castpd_si256(k)); }
   static Idx steps(int64_t s) { return _mm256_setr_epi64x(0, s, 2 * s, 3 * s); }
-  static Idx index(Idx steps, int64_t base) { return _mm256_add_epi64(steps, _mm256_set1_epi64x(base)); }
+  static Idx index(Idx steps, int64_t base) {
+    return _mm256_add_epi64(steps, _mm256_set1_epi64x(base));
+  }
   static Idx add_where(Mask k, Idx i, int64_t v) {
     return _mm256_add_epi64(i, _mm256_and_si256(_mm256_castpd_si256(k), _mm256_set1_epi64x(v)));
   }
-  static Idx load_index(const int64_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
+  static Idx load_index(const int64_t* p) {
+    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+  }
   static Idx sub(Idx a, Idx b) { return _mm256_sub_epi64(a, b); }
-  static Mask eq(Idx i, int64_t v) { return _mm256_castsi256_pd(_mm256_cmpeq_epi64(i, _mm256_set1_epi64x(v))); }
+  static Mask eq(Idx i, int64_t v) {
+    return _mm256_castsi256_pd(_mm256_cmpeq_epi64(i, _mm256_set1_epi64x(v)));
+  }
   static Mask any_of(Mask a, Mask b) { return _mm256_or_pd(a, b); }
   static bool all(Mask k) { return _mm256_movemask_pd(k) == 0xF; }
   static Vec zero_unless(Mask k, Vec a) { return _mm256_and_pd(k, a); }
@@ -220,11 +240,13 @@ struct PoolOps<simd::Avx512<float>> {
   using Mask = __mmask16;
   struct Idx { __m512i lo, hi; };
   static __m512i lanes2(int first) {  // first, first + 2, ..., first + 30
-    return _mm512_add_epi32(_mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30),
-                            _mm512_set1_epi32(first));
+    const __m512i even =
+        _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    return _mm512_add_epi32(even, _mm512_set1_epi32(first));
   }
   static Vec load2(const float* p) {
-    return _mm512_permutex2var_ps(_mm512_loadu_ps(p), lanes2(0), simd::Avx512<float>::load_partial(p + 16, 15));
+    return _mm512_permutex2var_ps(_mm512_loadu_ps(p), lanes2(0),
+                                  simd::Avx512<float>::load_partial(p + 16, 15));
   }
   static void split2(const float* p, Vec& e, Vec& o) {
     const __m512 a = _mm512_loadu_ps(p), b = _mm512_loadu_ps(p + 16);
@@ -247,7 +269,8 @@ struct PoolOps<simd::Avx512<float>> {
             _mm512_mask_mov_epi64(b.hi, static_cast<__mmask8>(k >> 8), a.hi)};
   }
   static Idx steps(int64_t s) {
-    const __m512i lo = _mm512_mullo_epi64(_mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7), _mm512_set1_epi64(s));
+    const __m512i lo =
+        _mm512_mullo_epi64(_mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7), _mm512_set1_epi64(s));
     return {lo, _mm512_add_epi64(lo, _mm512_set1_epi64(8 * s))};
   }
   static Idx index(Idx steps, int64_t base) {
@@ -263,7 +286,8 @@ struct PoolOps<simd::Avx512<float>> {
   static Idx sub(Idx a, Idx b) { return {_mm512_sub_epi64(a.lo, b.lo), _mm512_sub_epi64(a.hi, b.hi)}; }
   static Mask eq(Idx i, int64_t v) {
     const __m512i b = _mm512_set1_epi64(v);
-    return static_cast<Mask>(_mm512_cmpeq_epi64_mask(i.lo, b) | (_mm512_cmpeq_epi64_mask(i.hi, b) << 8));
+    return static_cast<Mask>(_mm512_cmpeq_epi64_mask(i.lo, b) |
+                             (_mm512_cmpeq_epi64_mask(i.hi, b) << 8));
   }
   static Mask any_of(Mask a, Mask b) { return static_cast<Mask>(a | b); }
   static bool all(Mask k) { return k == 0xFFFF; }
@@ -290,7 +314,8 @@ struct PoolOps<simd::Avx512<double>> {
     return _mm512_add_epi64(_mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14), _mm512_set1_epi64(first));
   }
   static Vec load2(const double* p) {
-    return _mm512_permutex2var_pd(_mm512_loadu_pd(p), lanes2(0), simd::Avx512<double>::load_partial(p + 8, 7));
+    return _mm512_permutex2var_pd(_mm512_loadu_pd(p), lanes2(0),
+                                  simd::Avx512<double>::load_partial(p + 8, 7));
   }
   static void split2(const double* p, Vec& e, Vec& o) {
     const __m512d a = _mm512_loadu_pd(p), b = _mm512_loadu_pd(p + 8);
@@ -312,7 +337,9 @@ struct PoolOps<simd::Avx512<double>> {
     return _mm512_mullo_epi64(_mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7), _mm512_set1_epi64(s));
   }
   static Idx index(Idx steps, int64_t base) { return _mm512_add_epi64(steps, _mm512_set1_epi64(base)); }
-  static Idx add_where(Mask k, Idx i, int64_t v) { return _mm512_mask_add_epi64(i, k, i, _mm512_set1_epi64(v)); }
+  static Idx add_where(Mask k, Idx i, int64_t v) {
+    return _mm512_mask_add_epi64(i, k, i, _mm512_set1_epi64(v));
+  }
   static Idx load_index(const int64_t* p) { return _mm512_loadu_si512(p); }
   static Idx sub(Idx a, Idx b) { return _mm512_sub_epi64(a, b); }
   static Mask eq(Idx i, int64_t v) { return _mm512_cmpeq_epi64_mask(i, _mm512_set1_epi64(v)); }

@@ -49,8 +49,10 @@ def _unbatched_shape(shape: tuple[int, ...], batched: bool) -> tuple[int, ...]:
 
 
 def _nonzero_planes(shape, name: str) -> None:
-    if any(v == 0 for v in shape[1:]):
-        raise ValueError(f"{name}: expected non-zero channel and spatial sizes, got shape {tuple(shape)}")
+    """Every size but a batch size (of 4-D shapes) must be non-zero."""
+    if any(v == 0 for v in shape[len(shape) - 3:]):
+        raise ValueError(f"{name}: expected non-zero channel and spatial sizes, got shape "
+                         f"{tuple(shape)}")
 
 
 def _indices_array(value, name: str = "indices") -> np.ndarray:
@@ -101,7 +103,8 @@ class PoolGeometry:
 def _pool_output_size(size, kernel, stride, pad, dilation, ceil_mode) -> int:
     """PyTorch's pooling_output_shape: the last window must start inside the input or the left
     padding."""
-    out = (size + 2 * pad - dilation * (kernel - 1) - 1 + (stride - 1 if ceil_mode else 0)) // stride + 1
+    span = size + 2 * pad - dilation * (kernel - 1) - 1
+    out = (span + (stride - 1 if ceil_mode else 0)) // stride + 1
     if ceil_mode and (out - 1) * stride >= size + pad:
         out -= 1
     return out
@@ -153,7 +156,7 @@ def _input_size(input_size) -> tuple[tuple[int, ...], bool]:
     """input_size as (N, C, H, W), and whether it was batched."""
     n = len(input_size) if isinstance(input_size, (tuple, list)) else 0
     shape = shape_tuple(input_size, "input_size", 3 if n == 3 else 4)
-    _nonzero_planes((1,) + shape if n == 3 else shape, "input_size")
+    _nonzero_planes(shape, "input_size")
     return ((1,) + shape, False) if n == 3 else (shape, True)
 
 
@@ -186,8 +189,8 @@ def max_pool2d_input(grad_output, indices, input_size):
     idx = _indices_array(indices)
     leading = _unbatched_shape(shape, batched)[:-2]
     if idx.ndim != len(leading) + 2 or idx.shape[:-2] != leading:
-        raise ValueError(f"indices: expected shape ({', '.join(map(str, leading))}, P, Q) (the batch and "
-                         f"channels of input_size), got {idx.shape}")
+        raise ValueError(f"indices: expected shape ({', '.join(map(str, leading))}, P, Q) (the "
+                         f"batch and channels of input_size), got {idx.shape}")
     dy = _grad_output(grad_output, idx.shape)
     dx = new_array(shape, dy.dtype)
     four = (shape[0], shape[1]) + idx.shape[-2:]
