@@ -1,6 +1,9 @@
 """max_pool2d, max_unpool2d, avg_pool2d, interpolate and their gradients (torch.nn.functional
 semantics; the gradients as torch computes them in autograd).
 
+Gradient rule: parameter gradients accumulate (+=), activation gradients overwrite (=). These
+ops have no parameters: each gradient function returns a new array.
+
 Like PyTorch: max_pool2d's indices are int64 and flat within each (n, c) plane of the input;
 a NaN in a window wins (the last NaN of the window when there are several), among equal values
 the first in the window's row-major order wins. Inputs may be unbatched (C, H, W), except for
