@@ -277,6 +277,18 @@ template <class T>
 void spread_tiles(T* dx, const T* dy, const PoolShape& s, AvgRule rule) {
   const PoolKernels<T>& ks = pool_kernels<T>();
   const int64_t covered = std::min(s.Q * s.kw, s.W);  // columns inside some window
+  // Divisors of a row of windows kh rows high (the last row of windows may be lower).
+  auto divisors = [&](int64_t rows) {
+    std::vector<T> d(s.Q);
+    for (int64_t q = 0; q < s.Q; ++q) {
+      const Columns c = columns(s, q);
+      d[q] = static_cast<T>(rule.divisor_override ? rule.divisor_override
+                                                  : rows * (c.end - c.begin));
+    }
+    return d;
+  };
+  const std::vector<T> full = divisors(s.kh);
+  const std::vector<T> last = divisors(std::min(s.kh, s.H - (s.P - 1) * s.kh));
 #pragma omp parallel num_threads(num_threads())
   {
     std::vector<T> share(s.Q);
@@ -284,12 +296,9 @@ void spread_tiles(T* dx, const T* dy, const PoolShape& s, AvgRule rule) {
     for (int64_t item = 0; item < s.planes * s.P; ++item) {
       const int64_t plane = item / s.P, p = item % s.P;
       const int64_t h0 = p * s.kh, h1 = std::min(h0 + s.kh, s.H);
-      for (int64_t q = 0; q < s.Q; ++q) {
-        const Columns c = columns(s, q);
-        const int64_t divisor =
-            rule.divisor_override ? rule.divisor_override : (h1 - h0) * (c.end - c.begin);
-        share[q] = dy[item * s.Q + q] / static_cast<T>(divisor);
-      }
+      const T* g = dy + item * s.Q;
+      const T* divisor = (h1 - h0 == s.kh ? full : last).data();
+      for (int64_t q = 0; q < s.Q; ++q) share[q] = g[q] / divisor[q];
       // The last row of windows also zeroes the rows below it that no window covers.
       for (int64_t h = h0; h < (p == s.P - 1 ? s.H : h1); ++h) {
         T* row = dx + (plane * s.H + h) * s.W;
