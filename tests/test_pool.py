@@ -437,7 +437,12 @@ def test_interpolate_finite_differences(cfg, isa, rng):
 
 def all_ops(x, dy_pool, dy_up, dy_avg):
     y, indices = fastseg.max_pool2d(x, 3, 2, 1, return_indices=True)
-    return (y, indices, fastseg.grad.max_pool2d_input(dy_pool, indices, x.shape),
+    y2, indices2 = fastseg.max_pool2d(x, 2, return_indices=True)  # the 2x2 and block kernels
+    return (y2, indices2, fastseg.max_unpool2d(y2, indices2, 2, output_size=x.shape[2:]),
+            fastseg.grad.max_pool2d_input(y2, indices2, x.shape),
+            fastseg.grad.max_unpool2d_input(x, indices2),
+            fastseg.avg_pool2d(x, 2), fastseg.grad.avg_pool2d_input(y2, x.shape, 2),
+            y, indices, fastseg.grad.max_pool2d_input(dy_pool, indices, x.shape),
             fastseg.max_unpool2d(y, indices, 3, 2, 1, output_size=x.shape[2:]),
             fastseg.grad.max_unpool2d_input(x, indices),
             fastseg.avg_pool2d(x, 3, 2, 1, ceil_mode=True, count_include_pad=False),
