@@ -97,7 +97,7 @@ void sweep(const T* x, const PoolShape& s, bool vector, Interior interior, Borde
     lo = std::min(ceil_div(s.pw, s.sw), s.Q);
     hi = std::clamp(last / s.sw + 1, lo, s.Q);
   }
-#pragma omp parallel num_threads(num_threads())
+#pragma omp parallel num_threads(threads_for(double(s.planes) * s.P * s.Q * (s.kh * s.kw + 1)))
   {
     WindowRows<T> window(s.kh);
 #pragma omp for schedule(static)
@@ -163,12 +163,12 @@ struct LerpTable {
   }
 };
 
-// Runs f(plane) for every plane in parallel and returns the smallest position it reports
-// (INT64_MAX for none) as -1 or that position.
+// Runs f(plane) for every plane in parallel (`work`: elements read and written in all) and
+// returns the smallest position it reports (INT64_MAX for none) as -1 or that position.
 template <class F>
-int64_t over_planes(int64_t planes, F f) {
+int64_t over_planes(int64_t planes, double work, F f) {
   int64_t first_bad = INT64_MAX;
-#pragma omp parallel for num_threads(num_threads()) schedule(static) reduction(min : first_bad)
+#pragma omp parallel for num_threads(threads_for(work)) schedule(static) reduction(min : first_bad)
   for (int64_t c = 0; c < planes; ++c) first_bad = std::min(first_bad, f(c));
   return first_bad == INT64_MAX ? -1 : first_bad;
 }
@@ -289,7 +289,7 @@ void spread_tiles(T* dx, const T* dy, const PoolShape& s, AvgRule rule) {
   };
   const std::vector<T> full = divisors(s.kh);
   const std::vector<T> last = divisors(std::min(s.kh, s.H - (s.P - 1) * s.kh));
-#pragma omp parallel num_threads(num_threads())
+#pragma omp parallel num_threads(threads_for(double(s.planes) * (s.P * s.Q + s.H * s.W)))
   {
     std::vector<T> share(s.Q);
 #pragma omp for schedule(static)
@@ -318,7 +318,8 @@ template <class T>
 void avg_pool2d_backward_input(T* dx, const T* dy, const PoolShape& s, AvgRule rule) {
   FASTSEG_CHECK(s.dh == 1 && s.dw == 1, "avg_pool2d has no dilation");
   if (s.sh == s.kh && s.sw == s.kw && s.ph == 0 && s.pw == 0) return spread_tiles(dx, dy, s, rule);
-  over_planes(s.planes, [&](int64_t plane) {
+  const double work = double(s.planes) * (s.P * s.Q * s.kh * s.kw + s.H * s.W);
+  over_planes(s.planes, work, [&](int64_t plane) {
     T* d = dx + plane * s.H * s.W;
     const T* g = dy + plane * s.P * s.Q;
     std::fill(d, d + s.H * s.W, T(0));
@@ -344,7 +345,7 @@ template <class T>
 int64_t max_pool2d_backward_input(T* dx, const T* dy, const int64_t* indices, int64_t planes,
                                   int64_t h, int64_t w, int64_t H, int64_t W) {
   const PoolKernels<T>& ks = pool_kernels<T>();
-  return over_planes(planes, [&](int64_t c) {
+  return over_planes(planes, double(planes) * (h * w + H * W), [&](int64_t c) {
     return place_plane<T, true>(dx + c * H * W, dy + c * h * w, indices + c * h * w, h, w, H, W,
                                 ks, c * h * w);
   });
@@ -354,7 +355,7 @@ template <class T>
 int64_t max_unpool2d_forward(T* y, const T* x, const int64_t* indices, int64_t planes, int64_t h,
                              int64_t w, int64_t H, int64_t W) {
   const PoolKernels<T>& ks = pool_kernels<T>();
-  return over_planes(planes, [&](int64_t c) {
+  return over_planes(planes, double(planes) * (h * w + H * W), [&](int64_t c) {
     return place_plane<T, false>(y + c * H * W, x + c * h * w, indices + c * h * w, h, w, H, W,
                                  ks, c * h * w);
   });
@@ -364,7 +365,7 @@ template <class T>
 int64_t max_unpool2d_backward_input(T* dx, const T* dy, const int64_t* indices, int64_t planes,
                                     int64_t h, int64_t w, int64_t H, int64_t W) {
   const PoolKernels<T>& ks = pool_kernels<T>();
-  return over_planes(planes, [&](int64_t c) {
+  return over_planes(planes, double(planes) * (h * w + H * W), [&](int64_t c) {
     T* d = dx + c * h * w;
     const T* g = dy + c * H * W;
     const int64_t* at = indices + c * h * w;
@@ -399,9 +400,10 @@ void interpolate_forward(T* y, const T* x, const InterpShape& s) {
   if (s.mode == InterpMode::nearest) {
     const std::vector<int64_t> rows = nearest_table<T>(s.H, s.P, s.scale_h);
     const std::vector<int64_t> cols = nearest_table<T>(s.W, s.Q, s.scale_w);
-    const bool copy = s.Q == s.W && is_repeat(cols, 1), twice = s.Q == 2 * s.W && is_repeat(cols, 2);
+    const bool copy = s.Q == s.W && is_repeat(cols, 1);
+    const bool twice = s.Q == 2 * s.W && is_repeat(cols, 2);
     const PoolKernels<T>& ks = pool_kernels<T>();
-#pragma omp parallel for num_threads(num_threads()) schedule(static)
+#pragma omp parallel for num_threads(threads_for(2.0 * items * s.Q)) schedule(static)
     for (int64_t item = 0; item < items; ++item) {
       const T* xr = x + (item / s.P * s.H + rows[item % s.P]) * s.W;
       T* yr = y + item * s.Q;
@@ -417,7 +419,7 @@ void interpolate_forward(T* y, const T* x, const InterpShape& s) {
   const LerpTable<T> rows(s.H, s.P, s.align_corners, s.scale_h);
   const LerpTable<T> cols(s.W, s.Q, s.align_corners, s.scale_w);
   const PoolKernels<T>& ks = pool_kernels<T>();
-#pragma omp parallel num_threads(num_threads())
+#pragma omp parallel num_threads(threads_for(4.0 * items * s.Q))
   {
     std::vector<T> buf(2 * s.Q);
     int64_t held[2] = {-1, -1};  // the source row (plane * H + r) in each half of buf
@@ -454,7 +456,7 @@ void interpolate_backward_input(T* dx, const T* dy, const InterpShape& s) {
       const PoolShape sum = make_pool_shape(s.planes, s.P, s.Q, s.H, s.W, fh, fw, fh, fw, 0, 0, 1, 1);
       return avg_pool2d_forward(dx, dy, sum, AvgRule{true, 1});
     }
-    over_planes(s.planes, [&](int64_t plane) {
+    over_planes(s.planes, double(s.planes) * (s.P * s.Q + s.H * s.W), [&](int64_t plane) {
       T* d = dx + plane * s.H * s.W;
       const T* g = dy + plane * s.P * s.Q;
       std::fill(d, d + s.H * s.W, T(0));
@@ -478,7 +480,7 @@ void interpolate_backward_input(T* dx, const T* dy, const InterpShape& s) {
       last[r] = std::max(last[r], p + 1);
     }
   const PoolKernels<T>& ks = pool_kernels<T>();
-#pragma omp parallel num_threads(num_threads())
+#pragma omp parallel num_threads(threads_for(4.0 * s.planes * s.P * s.Q))
   {
     std::vector<T> t(s.Q);
 #pragma omp for schedule(static)
