@@ -10,6 +10,9 @@ namespace py = pybind11;
 
 namespace fastseg::bind {
 void register_conv(py::module_& m);
+void register_gram(py::module_& m);
+void register_nn(py::module_& m);
+void register_pool(py::module_& m);
 }
 
 PYBIND11_MODULE(_cuda, m) {
@@ -34,4 +37,7 @@ PYBIND11_MODULE(_cuda, m) {
   m.def("set_deterministic", &cuda::set_deterministic, py::arg("on"));
 
   fastseg::bind::register_conv(m);
+  fastseg::bind::register_gram(m);
+  fastseg::bind::register_nn(m);
+  fastseg::bind::register_pool(m);
 }
