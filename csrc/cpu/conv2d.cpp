@@ -17,6 +17,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 #include "common/check.h"
@@ -439,16 +440,24 @@ void wgrad_by_pixels(T* dw, const T* x, const T* dy, const ConvShape& s, const C
   }
 }
 
-// dyt (pixels, ldt) = dy (channels, pixels) transposed, in 16 x 16 blocks for the caches.
-template <class T>
-void transpose_channels(T* dyt, int64_t ldt, const T* dy, int64_t dy_cstride, int64_t channels,
-                        int64_t pixels) {
-  constexpr int64_t kBlock = 16;
-  for (int64_t k0 = 0; k0 < channels; k0 += kBlock)
-    for (int64_t i0 = 0; i0 < pixels; i0 += kBlock) {
-      const int64_t k1 = std::min(k0 + kBlock, channels), i1 = std::min(i0 + kBlock, pixels);
+// out[i*ldo + k] (+)= in[k*ldi + i] for k < rows, i < cols, in blocks for the caches; full
+// lanes x lanes blocks of an assignment go through the ISA's register transposition.
+template <bool Accumulate, class T>
+void transpose_block(T* out, int64_t ldo, const T* in, int64_t ldi, int64_t rows, int64_t cols,
+                     const ConvKernels<T>& ks) {
+  const int64_t B = ks.lanes;
+  for (int64_t k0 = 0; k0 < rows; k0 += B)
+    for (int64_t i0 = 0; i0 < cols; i0 += B) {
+      const int64_t k1 = std::min(k0 + B, rows), i1 = std::min(i0 + B, cols);
+      if (!Accumulate && k1 - k0 == B && i1 - i0 == B) {
+        ks.transpose(out + i0 * ldo + k0, ldo, in + k0 * ldi + i0, ldi);
+        continue;
+      }
       for (int64_t k = k0; k < k1; ++k)
-        for (int64_t i = i0; i < i1; ++i) dyt[i * ldt + k] = dy[k * dy_cstride + i];
+        for (int64_t i = i0; i < i1; ++i) {
+          if (Accumulate) out[i * ldo + k] += in[k * ldi + i];
+          else out[i * ldo + k] = in[k * ldi + i];
+        }
     }
 }
 
@@ -465,9 +474,9 @@ void wgrad_by_channels(T* dw, const T* x, const T* dy, const ConvShape& s,
   const int L = ks.lanes;
   const int64_t Cg = s.Cg(), Kg = s.Kg(), RS = s.R * s.S, J = Cg * RS, Kpad = round_up(Kg, L);
   const int64_t PQ = s.P * s.Q, kv_channels = int64_t(ks.ckv) * L;
-  // Rows of dyt one vector longer than Kpad: a power-of-two row length maps the rows of a
-  // tile's slice onto a few cache sets.
-  const int64_t ldt = Kpad + L;
+  // Rows of dyt one vector longer than Kpad where Kpad is a multiple of 1 KiB: such rows map a
+  // tile's slice of dyt onto a few cache sets.
+  const int64_t ldt = Kpad * int64_t(sizeof(T)) % 1024 ? Kpad : Kpad + L;
   const bool direct = reads_input_directly(s, kv_channels);
   int64_t tp = std::min<int64_t>(s.P, 64);
   while (tp > 1 && input_buffer_bytes(s, tp, sizeof(T), direct) > kBufferBudget) --tp;
@@ -478,7 +487,7 @@ void wgrad_by_channels(T* dw, const T* x, const T* dy, const ConvShape& s,
   const int64_t max_segments = tp * ceil_div(s.Q, kPixels);
   const int nt = num_threads();
   std::vector<T> dwt(s.groups * J * Kpad, T(0));
-  std::vector<T> dyt(PQ * ldt, T(0));  // channels Kg..ldt stay zero
+  std::unique_ptr<T[]> dyt(new T[PQ * ldt]);
   std::vector<T> bufs(nt * v.buffer_size(s));
   std::vector<int64_t> segs(nt * 3 * max_segments), blocks(nt * (max_segments + 1));
 
@@ -494,9 +503,11 @@ void wgrad_by_channels(T* dw, const T* x, const T* dy, const ConvShape& s,
       for (int64_t g = 0; g < s.groups; ++g) {
         const T* dyg = dy + (n * s.K + g * Kg) * PQ;
 #pragma omp for schedule(static)
-        for (int64_t i0 = 0; i0 < PQ; i0 += 256)
-          transpose_channels(dyt.data() + i0 * ldt, ldt, dyg + i0, PQ, Kg,
-                             std::min<int64_t>(256, PQ - i0));
+        for (int64_t i0 = 0; i0 < PQ; i0 += 256) {
+          const int64_t i1 = std::min<int64_t>(i0 + 256, PQ);
+          transpose_block<false>(dyt.get() + i0 * ldt, ldt, dyg + i0, PQ, Kg, i1 - i0, ks);
+          for (int64_t i = i0; i < i1; ++i) std::fill(&dyt[i * ldt + Kg], &dyt[(i + 1) * ldt], T(0));
+        }
         const T* xg = x + (n * s.C + g * Cg) * s.H * s.W;
         const int64_t t0 = g * tiles_g;
         for (int64_t r0 = 0; r0 < jblocks; r0 += range) {
@@ -531,7 +542,7 @@ void wgrad_by_channels(T* dw, const T* x, const T* dy, const ConvShape& s,
                   const int64_t k0 = kvi * kv_channels, j0 = ji * ks.cjb;
                   const int kv = static_cast<int>(std::min<int64_t>(ks.ckv, (Kpad - k0) / L));
                   const int jb = static_cast<int>(std::min<int64_t>(ks.cjb, J - j0));
-                  WgradChannelTile<T> a{dyt.data() + k0, v.direct ? xg : buf,
+                  WgradChannelTile<T> a{dyt.get() + k0, v.direct ? xg : buf,
                                         v.offs.data() + j0, seg_x + block[b], seg_d + block[b],
                                         seg_len + block[b], block[b + 1] - block[b], ldt, Kpad,
                                         dwt.data() + (g * J + j0) * Kpad + k0};
@@ -543,10 +554,8 @@ void wgrad_by_channels(T* dw, const T* x, const T* dy, const ConvShape& s,
       }
   }
 #pragma omp parallel for num_threads(nt) schedule(static)
-  for (int64_t gk = 0; gk < s.K; ++gk) {
-    const int64_t g = gk / Kg, k = gk % Kg;
-    for (int64_t j = 0; j < J; ++j) dw[gk * J + j] += dwt[(g * J + j) * Kpad + k];
-  }
+  for (int64_t g = 0; g < s.groups; ++g)
+    transpose_block<true>(dw + g * Kg * J, J, dwt.data() + g * J * Kpad, Kpad, J, Kg, ks);
 }
 
 }  // namespace

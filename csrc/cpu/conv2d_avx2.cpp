@@ -4,8 +4,8 @@
 namespace fastseg::cpu {
 
 const ConvKernelSet& conv_kernels_avx2() {
-  static const ConvKernelSet set{make_conv_kernels<simd::Avx2<float>, 4, 3, 4, 3, 2, 6>(),
-                                 make_conv_kernels<simd::Avx2<double>, 4, 3, 4, 3, 2, 6>()};
+  static const ConvKernelSet set{make_conv_kernels<simd::Avx2<float>, 6, 2, 4, 3, 2, 6>(),
+                                 make_conv_kernels<simd::Avx2<double>, 6, 2, 4, 3, 2, 6>()};
   return set;
 }
 

@@ -55,7 +55,7 @@ struct WgradChannelTile {
 
 template <class T>
 struct ConvKernels {
-  static constexpr int kMax = 8;
+  static constexpr int kMax = 12;
   int lanes;     // elements per vector
   int kb, nv;    // forward tile for full blocks; tails use smaller entries
   int pkb, pjb;  // weight-gradient tile, lanes along pixels
@@ -63,6 +63,7 @@ struct ConvKernels {
   void (*tile[kMax][kMax][2])(const ConvTile<T>&);                // [KB-1][NV-1][masked]
   void (*wgrad_pixel[kMax][kMax])(const WgradPixelTile<T>&);      // [KB-1][JB-1]
   void (*wgrad_channel[kMax][kMax])(const WgradChannelTile<T>&);  // [KV-1][JB-1]
+  void (*transpose)(T* out, int64_t ldo, const T* in, int64_t ldi);  // lanes x lanes block
 };
 
 struct ConvKernelSet {

@@ -119,6 +119,7 @@ ConvKernels<typename V::type> make_conv_kernels() {
   t.pjb = PJB;
   t.ckv = CKV;
   t.cjb = CJB;
+  t.transpose = &V::transpose;
   [&]<int... I>(std::integer_sequence<int, I...>) {
     ((t.tile[I / NV][I % NV][0] = &conv_tile<V, I / NV + 1, I % NV + 1, false>,
       t.tile[I / NV][I % NV][1] = &conv_tile<V, I / NV + 1, I % NV + 1, true>), ...);
