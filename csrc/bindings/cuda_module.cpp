@@ -4,6 +4,7 @@
 #include <pybind11/pybind11.h>
 
 #include "cuda/check.h"
+#include "cuda/peak.h"
 #include "cuda/runtime.h"
 
 namespace py = pybind11;
@@ -31,6 +32,11 @@ PYBIND11_MODULE(_cuda, m) {
     FASTSEG_CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device));
     return py::make_tuple(major, minor);
   }, py::arg("device"));
+  m.def("fma_peak_gflops", &cuda::fma_peak_gflops, py::call_guard<py::gil_scoped_release>(),
+        "float32 FMA GFLOP/s of the current device (the benchmark's peak; synchronises).");
+  m.def("copy_bandwidth_gbs", &cuda::copy_bandwidth_gbs, py::arg("bytes") = int64_t(1) << 30,
+        py::arg("repeats") = 5, py::call_guard<py::gil_scoped_release>(),
+        "Device copy bandwidth in GB/s (read + written) of the current device (synchronises).");
   m.def("allow_tf32", &cuda::allow_tf32);
   m.def("set_allow_tf32", &cuda::set_allow_tf32, py::arg("allow"));
   m.def("deterministic", &cuda::deterministic);
