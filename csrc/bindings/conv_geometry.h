@@ -1,4 +1,5 @@
-// The conv2d geometry the convolution bindings of both modules (fastseg._C, fastseg._cuda) take:
+// The conv2d geometry and registration the convolution bindings of both modules (fastseg._C,
+// fastseg._cuda) share. The geometry:
 // strides, padding on each side, dilation, groups and padding mode, as built in Python
 // (fastseg.ops.conv.ConvGeometry.native). Each module registers it module-locally; pybind11
 // accepts either module's object in either module.
@@ -40,13 +41,26 @@ inline ConvShape bias_shape(const std::vector<int64_t>& dy) {
   return s;
 }
 
-inline void register_conv_geometry(py::module_& m) {
+// Registers ConvGeometry and the four conv2d kernels of a module (fastseg._C or fastseg._cuda)
+// under the names and arguments both modules share.
+template <class Forward, class BackwardInput, class BackwardWeight, class BackwardBias>
+void register_conv_functions(py::module_& m, Forward forward, BackwardInput backward_input,
+                             BackwardWeight backward_weight, BackwardBias backward_bias) {
   py::class_<ConvGeometry>(m, "ConvGeometry", py::module_local())
       .def(py::init<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
                     int64_t, int>(),
            py::arg("stride_h"), py::arg("stride_w"), py::arg("pad_top"), py::arg("pad_left"),
            py::arg("pad_bottom"), py::arg("pad_right"), py::arg("dil_h"), py::arg("dil_w"),
            py::arg("groups"), py::arg("mode"));
+  m.def("conv2d_forward", forward, py::arg("y"), py::arg("x"), py::arg("w"), py::arg("bias"),
+        py::arg("geometry"), "y (N,K,P,Q) = conv2d(x (N,C,H,W), w (K,C/g,R,S)) + bias");
+  m.def("conv2d_backward_input", backward_input, py::arg("dx"), py::arg("dy"), py::arg("w"),
+        py::arg("bias"), py::arg("geometry"),
+        "dx (N,C,H,W) = input gradient of conv2d given dy (N,K,P,Q) (+ bias (C,))");
+  m.def("conv2d_backward_weight", backward_weight, py::arg("dw"), py::arg("x"), py::arg("dy"),
+        py::arg("geometry"), "dw (K,C/g,R,S) += weight gradient of conv2d");
+  m.def("conv2d_backward_bias", backward_bias, py::arg("db"), py::arg("dy"),
+        "db (K,) += sum of dy (N,K,P,Q) over N, P, Q");
 }
 
 }  // namespace fastseg::bind

@@ -66,16 +66,7 @@ void backward_bias(py::array db, py::array dy) {
 }  // namespace
 
 void register_conv(py::module_& m) {
-  register_conv_geometry(m);
-  m.def("conv2d_forward", &forward, py::arg("y"), py::arg("x"), py::arg("w"), py::arg("bias"),
-        py::arg("geometry"), "y (N,K,P,Q) = conv2d(x (N,C,H,W), w (K,C/g,R,S)) + bias");
-  m.def("conv2d_backward_input", &backward_input, py::arg("dx"), py::arg("dy"), py::arg("w"),
-        py::arg("bias"), py::arg("geometry"),
-        "dx (N,C,H,W) = input gradient of conv2d given dy (N,K,P,Q) (+ bias (C,))");
-  m.def("conv2d_backward_weight", &backward_weight, py::arg("dw"), py::arg("x"), py::arg("dy"),
-        py::arg("geometry"), "dw (K,C/g,R,S) += weight gradient of conv2d");
-  m.def("conv2d_backward_bias", &backward_bias, py::arg("db"), py::arg("dy"),
-        "db (K,) += sum of dy (N,K,P,Q) over N, P, Q");
+  register_conv_functions(m, &forward, &backward_input, &backward_weight, &backward_bias);
 }
 
 }  // namespace fastseg::bind

@@ -48,6 +48,12 @@ class DeviceCall {
   // Reads obj's __cuda_array_interface__ (TypeError without one, ValueError for a strided
   // array). The first array read gives the stream.
   DeviceArray array(py::handle obj, const char* name);
+  // array(), or nothing for an absent (None) argument.
+  std::optional<DeviceArray> optional_array(const std::optional<py::object>& obj,
+                                            const char* name) {
+    if (!obj) return std::nullopt;
+    return array(*obj, name);
+  }
   // Checks that every array read lives on one device, makes it current and returns the stream.
   // Call with the GIL held, after every array() and before launching.
   cudaStream_t stream();

@@ -11,17 +11,11 @@ namespace fastseg::bind {
 
 namespace {
 
-std::optional<DeviceArray> optional_array(DeviceCall& call, const std::optional<py::object>& obj,
-                                          const char* name) {
-  if (!obj) return std::nullopt;
-  return call.array(*obj, name);
-}
-
 void forward(py::object y, py::object x, py::object w, std::optional<py::object> bias,
              ConvGeometry g) {
   DeviceCall call;
   const DeviceArray Y = call.array(y, "y"), X = call.array(x, "x"), W = call.array(w, "w");
-  const std::optional<DeviceArray> B = optional_array(call, bias, "bias");
+  const std::optional<DeviceArray> B = call.optional_array(bias, "bias");
   by_dtype<true>(X, "x", [&](auto t) {
     using T = decltype(t);
     const ConvShape s = conv_shape(X.shape, W.shape, g);
@@ -39,7 +33,7 @@ void backward_input(py::object dx, py::object dy, py::object w, std::optional<py
                     ConvGeometry g) {
   DeviceCall call;
   const DeviceArray DX = call.array(dx, "dx"), DY = call.array(dy, "dy"), W = call.array(w, "w");
-  const std::optional<DeviceArray> B = optional_array(call, bias, "bias");
+  const std::optional<DeviceArray> B = call.optional_array(bias, "bias");
   by_dtype<true>(DY, "dy", [&](auto t) {
     using T = decltype(t);
     const ConvShape s = conv_shape(DX.shape, W.shape, g);
@@ -86,16 +80,7 @@ void backward_bias(py::object db, py::object dy) {
 }  // namespace
 
 void register_conv(py::module_& m) {
-  register_conv_geometry(m);
-  m.def("conv2d_forward", &forward, py::arg("y"), py::arg("x"), py::arg("w"), py::arg("bias"),
-        py::arg("geometry"), "y (N,K,P,Q) = conv2d(x (N,C,H,W), w (K,C/g,R,S)) + bias");
-  m.def("conv2d_backward_input", &backward_input, py::arg("dx"), py::arg("dy"), py::arg("w"),
-        py::arg("bias"), py::arg("geometry"),
-        "dx (N,C,H,W) = input gradient of conv2d given dy (N,K,P,Q) (+ bias (C,))");
-  m.def("conv2d_backward_weight", &backward_weight, py::arg("dw"), py::arg("x"), py::arg("dy"),
-        py::arg("geometry"), "dw (K,C/g,R,S) += weight gradient of conv2d");
-  m.def("conv2d_backward_bias", &backward_bias, py::arg("db"), py::arg("dy"),
-        "db (K,) += sum of dy (N,K,P,Q) over N, P, Q");
+  register_conv_functions(m, &forward, &backward_input, &backward_weight, &backward_bias);
 }
 
 }  // namespace fastseg::bind

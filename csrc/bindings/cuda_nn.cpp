@@ -11,12 +11,6 @@ namespace fastseg::bind {
 
 namespace {
 
-std::optional<DeviceArray> optional_array(DeviceCall& call, const std::optional<py::object>& obj,
-                                          const char* name) {
-  if (!obj) return std::nullopt;
-  return call.array(*obj, name);
-}
-
 template <class T>
 T* optional_out(const std::optional<DeviceArray>& a, const char* name,
                 const std::vector<int64_t>& shape) {
@@ -59,7 +53,7 @@ void bn_forward(py::object y, py::object x, py::object mean, py::object invstd,
   DeviceCall call;
   const DeviceArray Y = call.array(y, "y"), X = call.array(x, "x");
   const DeviceArray MEAN = call.array(mean, "mean"), INVSTD = call.array(invstd, "invstd");
-  const auto W = optional_array(call, weight, "weight"), B = optional_array(call, bias, "bias");
+  const auto W = call.optional_array(weight, "weight"), B = call.optional_array(bias, "bias");
   by_dtype(X, "x", [&](auto t) {
     using T = decltype(t);
     const auto& s = ncm(X, "x");
@@ -81,11 +75,11 @@ void bn_backward(std::optional<py::object> dx, std::optional<py::object> dweight
                  std::optional<py::object> weight, bool training) {
   DeviceCall call;
   const DeviceArray DY = call.array(dy, "dy");  // always present: it gives the stream
-  const auto DX = optional_array(call, dx, "dx"), DW = optional_array(call, dweight, "dweight");
-  const auto DB = optional_array(call, dbias, "dbias"), Y = optional_array(call, y, "y");
+  const auto DX = call.optional_array(dx, "dx"), DW = call.optional_array(dweight, "dweight");
+  const auto DB = call.optional_array(dbias, "dbias"), Y = call.optional_array(y, "y");
   const DeviceArray X = call.array(x, "x");
   const DeviceArray MEAN = call.array(mean, "mean"), INVSTD = call.array(invstd, "invstd");
-  const auto W = optional_array(call, weight, "weight");
+  const auto W = call.optional_array(weight, "weight");
   by_dtype(X, "x", [&](auto t) {
     using T = decltype(t);
     const auto& s = ncm(X, "x");
@@ -144,7 +138,7 @@ void act_backward(py::object dx, py::object dy, std::optional<py::object> x,
                   std::optional<py::object> y, int kind, double slope) {
   DeviceCall call;
   const DeviceArray DX = call.array(dx, "dx"), DY = call.array(dy, "dy");
-  const auto X = optional_array(call, x, "x"), Y = optional_array(call, y, "y");
+  const auto X = call.optional_array(x, "x"), Y = call.optional_array(y, "y");
   by_dtype(DY, "dy", [&](auto t) {
     using T = decltype(t);
     const cuda::Activation a = activation(kind);
@@ -166,7 +160,7 @@ int64_t ce_forward(py::object loss, py::object weight_of, py::object logits, py:
   DeviceCall call;
   const DeviceArray L = call.array(loss, "loss"), WO = call.array(weight_of, "weight_of");
   const DeviceArray Z = call.array(logits, "logits"), TG = call.array(target, "target");
-  const auto CW = optional_array(call, class_weight, "class_weight");
+  const auto CW = call.optional_array(class_weight, "class_weight");
   return by_dtype(Z, "logits", [&](auto t) {
     using T = decltype(t);
     const auto& s = ncm(Z, "logits");
@@ -187,7 +181,7 @@ void ce_backward(py::object dlogits, py::object dloss, py::object logits, py::ob
   DeviceCall call;
   const DeviceArray DZ = call.array(dlogits, "dlogits"), DL = call.array(dloss, "dloss");
   const DeviceArray Z = call.array(logits, "logits"), TG = call.array(target, "target");
-  const auto CW = optional_array(call, class_weight, "class_weight");
+  const auto CW = call.optional_array(class_weight, "class_weight");
   by_dtype(Z, "logits", [&](auto t) {
     using T = decltype(t);
     const auto& s = ncm(Z, "logits");
@@ -210,7 +204,7 @@ void adam(py::object param, py::object exp_avg, py::object exp_avg_sq,
   DeviceCall call;
   const DeviceArray P = call.array(param, "param"), M = call.array(exp_avg, "exp_avg");
   const DeviceArray V = call.array(exp_avg_sq, "exp_avg_sq");
-  const auto VMAX = optional_array(call, max_exp_avg_sq, "max_exp_avg_sq");
+  const auto VMAX = call.optional_array(max_exp_avg_sq, "max_exp_avg_sq");
   const DeviceArray G = call.array(grad, "grad");
   by_dtype(P, "param", [&](auto t) {
     using T = decltype(t);
@@ -234,7 +228,7 @@ void sgd(py::object param, std::optional<py::object> momentum_buffer, py::object
          bool first_step) {
   DeviceCall call;
   const DeviceArray P = call.array(param, "param");
-  const auto BUF = optional_array(call, momentum_buffer, "momentum_buffer");
+  const auto BUF = call.optional_array(momentum_buffer, "momentum_buffer");
   const DeviceArray G = call.array(grad, "grad");
   by_dtype(P, "param", [&](auto t) {
     using T = decltype(t);

@@ -48,8 +48,7 @@ void max_pool2d_forward(py::object y, std::optional<py::object> indices, py::obj
                         Pair kernel, Pair stride, Pair padding, Pair dilation) {
   DeviceCall call;
   const DeviceArray Y = call.array(y, "y");
-  const std::optional<DeviceArray> I =
-      indices ? std::optional<DeviceArray>(call.array(*indices, "indices")) : std::nullopt;
+  const std::optional<DeviceArray> I = call.optional_array(indices, "indices");
   const DeviceArray X = call.array(x, "x");
   by_dtype(X, "x", [&](auto t) {
     using T = decltype(t);
