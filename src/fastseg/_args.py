@@ -33,12 +33,15 @@ def _module_of(like):
 
 
 def new_array(shape, dtype, like=None):
-    """An output array for a kernel to overwrite completely, on the device of `like`."""
+    """An output array for a kernel to overwrite completely, on the device of `like` (poisoned
+    with NaN, or the most negative integer, under FASTSEG_POISON)."""
     xp = _module_of(like)
+    dtype = np.dtype(dtype)
+    poison = np.nan if dtype.kind == "f" else np.iinfo(dtype).min
     if xp is np:
-        return np.full(shape, np.nan, dtype) if POISON else np.empty(shape, dtype)
+        return np.full(shape, poison, dtype) if POISON else np.empty(shape, dtype)
     with like.device:
-        return xp.full(shape, np.nan, dtype) if POISON else xp.empty(shape, dtype)
+        return xp.full(shape, poison, dtype) if POISON else xp.empty(shape, dtype)
 
 
 def zeros(shape, dtype, like=None):

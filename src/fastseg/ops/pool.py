@@ -25,8 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import _C
-from .._args import POISON, float_array, int_tuple, integer, new_array, shape_tuple
+from .._args import float_array, int_tuple, integer, new_array, shape_tuple
+from .._backend import array_module, as_device_array, is_device_array, kernels
 
 __all__ = ["max_pool2d", "max_unpool2d", "avg_pool2d", "interpolate", "max_pool2d_input",
            "max_unpool2d_input", "avg_pool2d_input", "interpolate_input"]
@@ -58,25 +58,23 @@ def _nonzero_planes(shape, name: str) -> None:
                          f"{tuple(shape)}")
 
 
-def _indices_array(value, name: str = "indices") -> np.ndarray:
-    """A C-contiguous int64 copy (or view) of an integer array."""
-    array = value if isinstance(value, np.ndarray) else np.asarray(value)
+def _indices_array(value, name: str = "indices"):
+    """A C-contiguous int64 copy (or view) of an integer array, on the device it came from."""
+    device = is_device_array(value)
+    array = as_device_array(value) if device else np.asarray(value)
     if array.dtype.kind not in "iu":
         raise TypeError(f"{name}: expected an integer (int64) array, got dtype {array.dtype}")
     # uint64 values above the int64 range wrap to negative ones, which the kernels reject.
-    return np.ascontiguousarray(array, dtype=np.int64)
-
-
-def _new_indices(shape) -> np.ndarray:
-    """An int64 output for a kernel to overwrite; poisoned with INT64_MIN under FASTSEG_POISON."""
-    return np.full(shape, np.iinfo(np.int64).min, np.int64) if POISON else np.empty(shape, np.int64)
+    xp = array_module(indices=array)
+    return xp.ascontiguousarray(array, dtype=np.int64)
 
 
 def _raise_bad_index(position: int, user_indices, plane_shape) -> None:
     """The kernels return the flat position of the first index out of range, or -1."""
     if position < 0:
         return
-    user_indices = np.asarray(user_indices)
+    if not is_device_array(user_indices):
+        user_indices = np.asarray(user_indices)
     where = tuple(int(i) for i in np.unravel_index(position, user_indices.shape))
     size = plane_shape[0] * plane_shape[1]
     raise ValueError(f"indices: index {int(user_indices[where])} at position {where} is out of "
@@ -177,9 +175,9 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     x = float_array(input, "input", (3, 4))
     xb, batched = _batched(x)
     g = pool_geometry(xb.shape, kernel_size, stride, padding, dilation, ceil_mode)
-    y = new_array(g.y_shape, x.dtype)
-    indices = _new_indices(g.y_shape) if _flag(return_indices, "return_indices") else None
-    _C.max_pool2d_forward(y, indices, xb, g.kernel, g.stride, g.padding, g.dilation)
+    y = new_array(g.y_shape, x.dtype, x)
+    indices = new_array(g.y_shape, np.int64, x) if _flag(return_indices, "return_indices") else None
+    kernels(x).max_pool2d_forward(y, indices, xb, g.kernel, g.stride, g.padding, g.dilation)
     y = y.reshape(_unbatched_shape(g.y_shape, batched))
     return y if indices is None else (y, indices.reshape(y.shape))
 
@@ -189,15 +187,16 @@ def max_pool2d_input(grad_output, indices, input_size):
     index (the ``indices`` of ``max_pool2d``) of a zero (N, C, H, W) gradient, in row-major order
     within each plane (deterministic)."""
     shape, batched = _input_size(input_size)
+    array_module(grad_output=grad_output, indices=indices)
     idx = _indices_array(indices)
     leading = _unbatched_shape(shape, batched)[:-2]
     if idx.ndim != len(leading) + 2 or idx.shape[:-2] != leading:
         raise ValueError(f"indices: expected shape ({', '.join(map(str, leading))}, P, Q) (the "
                          f"batch and channels of input_size), got {idx.shape}")
     dy = _grad_output(grad_output, idx.shape)
-    dx = new_array(shape, dy.dtype)
+    dx = new_array(shape, dy.dtype, dy)
     four = (shape[0], shape[1]) + idx.shape[-2:]
-    bad = _C.max_pool2d_backward_input(dx, dy.reshape(four), idx.reshape(four))
+    bad = kernels(dy).max_pool2d_backward_input(dx, dy.reshape(four), idx.reshape(four))
     _raise_bad_index(bad, indices, shape[2:])
     return dx.reshape(_unbatched_shape(shape, batched))
 
@@ -235,6 +234,7 @@ def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_siz
     first (in row-major order) and its position; nothing is ever written out of bounds. The
     inputs are never modified.
     """
+    array_module(input=input, indices=indices)
     x = float_array(input, "input", (3, 4))
     idx = _indices_array(indices)
     if idx.shape != x.shape:
@@ -245,8 +245,8 @@ def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_siz
     stride = _stride(stride, kernel)
     padding = int_tuple(padding, 2, "padding", 0)
     size = _unpool_output_size(xb.shape[2:], kernel, stride, padding, output_size)
-    y = new_array(xb.shape[:2] + size, x.dtype)
-    bad = _C.max_unpool2d_forward(y, xb, idx.reshape(xb.shape))
+    y = new_array(xb.shape[:2] + size, x.dtype, x)
+    bad = kernels(x).max_unpool2d_forward(y, xb, idx.reshape(xb.shape))
     _raise_bad_index(bad, indices, size)
     return y.reshape(_unbatched_shape(y.shape, batched))
 
@@ -254,6 +254,7 @@ def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_siz
 def max_unpool2d_input(grad_output, indices):
     """Gradient of max_unpool2d with respect to its input: grad_output gathered at indices (as
     PyTorch; with repeated indices every element gets the gradient at its index)."""
+    array_module(grad_output=grad_output, indices=indices)
     dy = float_array(grad_output, "grad_output", (3, 4))
     idx = _indices_array(indices)
     if idx.ndim != dy.ndim or idx.shape[:-2] != dy.shape[:-2]:
@@ -262,8 +263,8 @@ def max_unpool2d_input(grad_output, indices):
     dyb, batched = _batched(dy)
     _nonzero_planes(dyb.shape, "grad_output")
     idxb = idx.reshape((dyb.shape[0], dyb.shape[1]) + idx.shape[-2:])
-    dx = new_array(idxb.shape, dy.dtype)
-    bad = _C.max_unpool2d_backward_input(dx, dyb, idxb)
+    dx = new_array(idxb.shape, dy.dtype, dy)
+    bad = kernels(dy).max_unpool2d_backward_input(dx, dyb, idxb)
     _raise_bad_index(bad, indices, dyb.shape[2:])
     return dx.reshape(idx.shape)
 
@@ -287,8 +288,8 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
     xb, batched = _batched(x)
     g = pool_geometry(xb.shape, kernel_size, stride, padding, 1, ceil_mode)
     include, divisor = _flag(count_include_pad, "count_include_pad"), _divisor(divisor_override)
-    y = new_array(g.y_shape, x.dtype)
-    _C.avg_pool2d_forward(y, xb, g.kernel, g.stride, g.padding, include, divisor)
+    y = new_array(g.y_shape, x.dtype, x)
+    kernels(x).avg_pool2d_forward(y, xb, g.kernel, g.stride, g.padding, include, divisor)
     return y.reshape(_unbatched_shape(g.y_shape, batched))
 
 
@@ -299,9 +300,9 @@ def avg_pool2d_input(grad_output, input_size, kernel_size, stride=None, padding=
     g = pool_geometry(shape, kernel_size, stride, padding, 1, ceil_mode)
     include, divisor = _flag(count_include_pad, "count_include_pad"), _divisor(divisor_override)
     dy = _grad_output(grad_output, _unbatched_shape(g.y_shape, batched))
-    dx = new_array(shape, dy.dtype)
-    _C.avg_pool2d_backward_input(dx, dy.reshape(g.y_shape), g.kernel, g.stride, g.padding,
-                                 include, divisor)
+    dx = new_array(shape, dy.dtype, dy)
+    kernels(dy).avg_pool2d_backward_input(dx, dy.reshape(g.y_shape), g.kernel, g.stride,
+                                          g.padding, include, divisor)
     return dx.reshape(_unbatched_shape(shape, batched))
 
 
@@ -363,8 +364,8 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
     else:
         scales = _scale_factors(scale_factor)
         out = _scaled_size(x.shape[2:], scales)
-    y = new_array(x.shape[:2] + tuple(out), x.dtype)
-    _C.interpolate_forward(y, x, mode_index, corners, *scales)
+    y = new_array(x.shape[:2] + tuple(out), x.dtype, x)
+    kernels(x).interpolate_forward(y, x, mode_index, corners, *scales)
     return y
 
 
@@ -387,6 +388,6 @@ def interpolate_input(grad_output, input_size, mode="nearest", align_corners=Non
         if dy.shape[2:] != expected:
             raise ValueError(f"grad_output: expected spatial size {expected} (input_size scaled "
                              f"by scale_factor {scales}), got {dy.shape[2:]}")
-    dx = new_array(shape, dy.dtype)
-    _C.interpolate_backward_input(dx, dy, mode_index, corners, *scales)
+    dx = new_array(shape, dy.dtype, dy)
+    kernels(dy).interpolate_backward_input(dx, dy, mode_index, corners, *scales)
     return dx
