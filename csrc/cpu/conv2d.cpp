@@ -169,6 +169,39 @@ struct Vectors {
 
 int64_t vectors_per_tile(int64_t rows, int64_t cols, int L) { return rows * ceil_div(cols, L); }
 
+// ---- Flat rows -------------------------------------------------------------------------------
+// Rows of a few vectors waste the lanes of each row's last vector (half of them for 8-wide
+// rows). With unit strides a tile can instead run over its buffer rows flattened: output (i, j)
+// for j < row_stride reads the buffer at i*row_stride + j + tap, contiguous across rows; the
+// j >= cols columns of each row are computed into a per-thread tile and dropped when its rows
+// are copied out. Reads past the last row stay within kFlatSlack elements after the buffer.
+bool use_flat_rows(int64_t cols, int64_t row_stride, int L) {
+  const double waste_rows = 1.0 - double(cols) / double(round_up(cols, L));
+  const double waste_flat = 1.0 - double(cols) / double(row_stride);
+  return waste_flat + 0.05 < waste_rows;
+}
+
+int64_t flat_slack(int64_t span, int L) { return span + L; }
+
+// Vectors over `total` flat positions: x and y offsets equal the position.
+void list_flat(Vectors& vl, int64_t total, int L) {
+  vl.n = 0;
+  for (int64_t f = 0; f + L <= total; f += L) vl.add(f, f, L);
+  vl.nfull = vl.n;
+  if (total % L) vl.add(total / L * L, total / L * L, static_cast<int>(total % L));
+}
+
+// y rows i0..i1 (row stride y_row, planes y_plane apart) = the first `cols` columns of the
+// flat tile rows (row stride row_stride, planes t_plane apart), for kb planes.
+template <class T>
+void copy_flat_rows(T* y, int64_t y_plane, int64_t y_row, const T* tile, int64_t t_plane,
+                    int64_t row_stride, int64_t rows, int64_t cols, int kb) {
+  for (int k = 0; k < kb; ++k)
+    for (int64_t i = 0; i < rows; ++i)
+      std::memcpy(y + k * y_plane + i * y_row, tile + k * t_plane + i * row_stride,
+                  cols * sizeof(T));
+}
+
 // Runs the micro-kernel over every vector of `vl` for one block of kb output channels, reading
 // at xbase + x_off and storing at ybase + y_off.
 template <class T>
@@ -305,16 +338,21 @@ void transposed_conv(T* dx, const T* dy, const T* w, const T* bias, const ConvSh
   const int64_t ntiles = ceil_div(prow, ti), items = s.N * s.groups * ntiles;
   // Per thread: the dy buffer, then (stride_w > 1) one plane of kb x ti x pcol per phase b.
   const int64_t plane = int64_t(ks.kb) * ti * pcol;
-  const int64_t per_thread = Kg * c_stride + (sw > 1 ? nb * plane : 0);
-  std::vector<T> bufs(nt * per_thread);
+  // With unit strides, short rows run flat (see use_flat_rows) into a per-thread tile after
+  // the buffer's slack; with stride_w > 1 the phase planes follow the buffer.
+  const bool flat = sh == 1 && sw == 1 && use_flat_rows(s.W, bcols, L);
+  const int64_t flat_tile = round_up(ti * bcols, L), slack = flat_slack(os_max - os_min, L);
+  const int64_t per_thread =
+      Kg * c_stride + (flat ? slack + ks.kb * flat_tile : sw > 1 ? nb * plane : 0);
+  std::vector<T> bufs(nt * per_thread, T(0));
   std::vector<Vectors> vls(nt * nb);
-  for (Vectors& vl : vls) vl.reserve(vectors_per_tile(ti, pcol, L));
+  for (Vectors& vl : vls) vl.reserve(flat ? flat_tile / L : vectors_per_tile(ti, pcol, L));
 
 #pragma omp parallel num_threads(nt)
   {
     const int tid = omp_get_thread_num();
     T* buf = bufs.data() + tid * per_thread;
-    T* planes = buf + Kg * c_stride;
+    T* planes = buf + Kg * c_stride + (flat ? slack : 0);  // or the flat tile
     Vectors* vl = vls.data() + tid * nb;
 #pragma omp for schedule(static)
     for (int64_t item = 0; item < items; ++item) {
@@ -342,13 +380,16 @@ void transposed_conv(T* dx, const T* dy, const T* w, const T* bias, const ConvSh
         if (i0 >= i1) continue;
         // Vector (i, j) of phase (a, b) reads dy buffer row i - i0 and lands at dx row
         // a + sh*i, column b + sw*j (stride_w == 1), or at row i - i0 of the phase plane.
-        for (int64_t b = 0; b < nb; ++b)
-          vl[b].list(
-              i0, i1, phases[a * nb + b].cols, L,
-              [&](int64_t i, int64_t j) { return (i - i0) * bcols + j; },
-              [&](int64_t i, int64_t j) {
-                return sw == 1 ? (a + sh * i) * s.W + j : (i - i0) * pcol + j;
-              });
+        for (int64_t b = 0; b < nb; ++b) {
+          if (flat) list_flat(vl[b], (i1 - i0) * bcols, L);
+          else
+            vl[b].list(
+                i0, i1, phases[a * nb + b].cols, L,
+                [&](int64_t i, int64_t j) { return (i - i0) * bcols + j; },
+                [&](int64_t i, int64_t j) {
+                  return sw == 1 ? (a + sh * i) * s.W + j : (i - i0) * pcol + j;
+                });
+        }
         for (int64_t c0 = 0; c0 < Cg; c0 += ks.kb) {
           const int kb = static_cast<int>(std::min<int64_t>(ks.kb, Cg - c0));
           T* dxc = dx + (n * s.C + g * Cg + c0) * s.H * s.W;
@@ -356,10 +397,14 @@ void transposed_conv(T* dx, const T* dy, const T* w, const T* bias, const ConvSh
             const Phase& ph = phases[a * nb + b];
             const int64_t nt_ph = ph.rs.size();
             ConvTile<T> t{wp.data() + g * w_offset + ph.w_offset + c0 * Kg * nt_ph,
-                          ph.offs.data(), Kg * nt_ph, sw == 1 ? s.H * s.W : ti * pcol,
+                          ph.offs.data(), Kg * nt_ph,
+                          flat ? flat_tile : sw == 1 ? s.H * s.W : ti * pcol,
                           bias ? bias + g * Cg + c0 : nullptr, nullptr, nullptr, nullptr};
-            run_tiles(ks, t, kb, buf, sw == 1 ? dxc : planes + b * plane, vl[b]);
+            run_tiles(ks, t, kb, buf, sw == 1 && !flat ? dxc : planes + b * plane, vl[b]);
           }
+          if (flat)
+            copy_flat_rows(dxc + i0 * s.W, s.H * s.W, s.W, planes, flat_tile, bcols, i1 - i0,
+                           s.W, kb);
           if (sw == 1) continue;
           for (int k = 0; k < kb; ++k)
             for (int64_t i = i0; i < i1; ++i)
@@ -583,15 +628,21 @@ void conv2d_forward(T* y, const T* x, const T* w, const T* bias, const ConvShape
   const bool direct = reads_input_directly(s, ks.kb);
   const InputView v =
       make_input_view(s, choose_tile_rows<T>(s, s.P, s.N * s.groups, nt, direct), direct);
+  const bool flat = !direct && s.stride_h == 1 && s.stride_w == 1 &&
+                    use_flat_rows(s.Q, v.row_stride, L);
   const int64_t ntiles = ceil_div(s.P, v.tp), items = s.N * s.groups * ntiles;
-  std::vector<T> bufs(nt * v.buffer_size(s));
+  const int64_t flat_tile = round_up(v.tp * v.row_stride, L);  // one output plane of a tile
+  const int64_t per_thread =
+      v.buffer_size(s) + (flat ? flat_slack((s.S - 1) * s.dil_w, L) + ks.kb * flat_tile : 0);
+  std::vector<T> bufs(nt * per_thread, T(0));
   std::vector<Vectors> vls(nt);
-  for (Vectors& vl : vls) vl.reserve(vectors_per_tile(v.tp, s.Q, L));
+  for (Vectors& vl : vls) vl.reserve(flat ? ceil_div(flat_tile, L) : vectors_per_tile(v.tp, s.Q, L));
 
 #pragma omp parallel num_threads(nt)
   {
     const int tid = omp_get_thread_num();
-    T* buf = bufs.data() + tid * v.buffer_size(s);
+    T* buf = bufs.data() + tid * per_thread;
+    T* tile = bufs.data() + (tid + 1) * per_thread - ks.kb * flat_tile;
     Vectors& vl = vls[tid];
 #pragma omp for schedule(static)
     for (int64_t item = 0; item < items; ++item) {
@@ -599,14 +650,21 @@ void conv2d_forward(T* y, const T* x, const T* w, const T* bias, const ConvShape
       const int64_t p0 = item % ntiles * v.tp, p1 = std::min(p0 + v.tp, s.P);
       const T* xg = x + (n * s.C + g * Cg) * s.H * s.W;
       if (!v.direct) fill_input_tile(buf, xg, s, v, p0);
-      vl.list(
-          p0, p1, s.Q, L, [&](int64_t p, int64_t q) { return v.x_offset(s, p, p0, q); },
-          [&](int64_t p, int64_t q) { return p * s.Q + q; });
+      if (flat) list_flat(vl, (p1 - p0) * v.row_stride, L);
+      else
+        vl.list(
+            p0, p1, s.Q, L, [&](int64_t p, int64_t q) { return v.x_offset(s, p, p0, q); },
+            [&](int64_t p, int64_t q) { return p * s.Q + q; });
       for (int64_t k0 = 0; k0 < Kg; k0 += ks.kb) {
         const int kb = static_cast<int>(std::min<int64_t>(ks.kb, Kg - k0));
-        ConvTile<T> a{wp.data() + (g * Kg + k0) * Cg * RS, v.offs.data(), Cg * RS, s.P * s.Q,
-                      bias ? bias + g * Kg + k0 : nullptr, nullptr, nullptr, nullptr};
-        run_tiles(ks, a, kb, v.direct ? xg : buf, y + (n * s.K + g * Kg + k0) * s.P * s.Q, vl);
+        T* yk = y + (n * s.K + g * Kg + k0) * s.P * s.Q;
+        ConvTile<T> a{wp.data() + (g * Kg + k0) * Cg * RS, v.offs.data(), Cg * RS,
+                      flat ? flat_tile : s.P * s.Q, bias ? bias + g * Kg + k0 : nullptr,
+                      nullptr, nullptr, nullptr};
+        run_tiles(ks, a, kb, v.direct ? xg : buf, flat ? tile : yk, vl);
+        if (flat)
+          copy_flat_rows(yk + p0 * s.Q, s.P * s.Q, s.Q, tile, flat_tile, v.row_stride, p1 - p0,
+                         s.Q, kb);
       }
     }
   }
