@@ -42,9 +42,18 @@ _dropout = _number(float, 0, 1, high_open=True)
 
 
 def _set_threads(threads: int | None) -> None:
-    if threads:
-        import fastseg
-        fastseg.set_num_threads(threads)
+    """--threads, or by default the cores that other work leaves idle: OpenMP threads that
+    wait for a core held by another process stall every parallel region, which on a busy
+    machine makes the many small kernels of a training step several times slower than one
+    thread. OMP_NUM_THREADS, when set, is left to fastseg."""
+    import fastseg
+
+    if threads is None:
+        if "OMP_NUM_THREADS" in os.environ or not hasattr(os, "getloadavg"):
+            return
+        cores = fastseg.get_num_threads()
+        threads = max(1, min(cores, (os.cpu_count() or cores) - int(os.getloadavg()[0] + 0.5)))
+    fastseg.set_num_threads(threads)
 
 
 # ---- commands ----------------------------------------------------------------------------------
@@ -103,8 +112,9 @@ def _bench(args) -> int:
 
 def _add_threads(parser) -> None:
     parser.add_argument("--threads", type=_positive_int, default=None, metavar="N",
-                        help="CPU threads for the kernels (default: fastseg's, from "
-                             "OMP_NUM_THREADS or all cores)")
+                        help="CPU threads for the kernels (default: OMP_NUM_THREADS when set, "
+                             "else the cores left idle by other work, from the 1-minute load "
+                             "average, at least 1; results do not depend on it)")
 
 
 def _train_parser(commands) -> None:
@@ -130,11 +140,13 @@ def _train_parser(commands) -> None:
     p.add_argument("--epochs", type=_positive_int, default=None,
                    help="total epochs, counting those of a resumed checkpoint (default: 6 on "
                         "the embedded dataset, 30 with --data)")
-    p.add_argument("--batch-size", type=_positive_int, default=None, help="default: 8")
+    p.add_argument("--batch-size", type=_positive_int, default=None,
+                   help="images per training step (default: 8)")
     p.add_argument("--lr", type=_positive_float, default=None,
                    help="initial learning rate (default: 0.002)")
     p.add_argument("--optimizer", choices=("sgd", "adam", "adamw", "rmsprop", "adagrad"),
-                   default=None, help="default: adam (sgd uses Nesterov momentum 0.9)")
+                   default=None,
+                   help="optimizer; sgd uses Nesterov momentum 0.9 (default: adam)")
     p.add_argument("--weight-decay", type=_non_negative_float, default=None,
                    help="L2 penalty (decoupled for adamw) (default: 0)")
     p.add_argument("--schedule", choices=("cosine", "constant"), default=None,
@@ -159,7 +171,8 @@ def _train_parser(commands) -> None:
                    help="stop when the validation mean IoU has not improved for PATIENCE "
                         "epochs; 0 never stops early (default: 0)")
     p.add_argument("--resume", metavar="CHECKPOINT", default=None,
-                   help="continue from a checkpoint.safetensors written by fastseg train")
+                   help="continue from a checkpoint.safetensors written by fastseg train "
+                        "(default: start afresh)")
     p.add_argument("--seed", type=int, default=None,
                    help="seed of the initialisation, shuffling, augmentation, dropout and "
                         "validation split (default: 0)")
@@ -253,13 +266,20 @@ def _filters_parser(commands) -> None:
 def _bench_parser(commands) -> None:
     p = commands.add_parser(
         "bench", help="run the benchmark suite against PyTorch/SciPy",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--filter", default=None, help="regular expression on case names")
+        description="Time fastseg's kernels, and PyTorch's / SciPy's on the same inputs in the "
+        "same run: median time, GFLOP/s or GB/s, percent of the machine's measured peak and "
+        "speed ratios; writes the results as JSON and a chart of the ratios as PNG.")
+    p.add_argument("--filter", default=None, metavar="REGEX",
+                   help="run only the cases whose name matches (default: all cases)")
     p.add_argument("--compare", default="torch,scipy",
-                   help="comma-separated peers to time in the same run, when installed")
-    p.add_argument("--repeat", type=int, default=7, help="timed calls per case (median)")
-    p.add_argument("--quick", action="store_true", help="one timed call per case (smoke test)")
-    p.add_argument("--json", default="bench-results/bench.json", help="where to write the results")
+                   help="comma-separated peers to time in the same run, when installed; '' for "
+                        "none (default: torch,scipy)")
+    p.add_argument("--repeat", type=_positive_int, default=7,
+                   help="timed calls per case, of which the median is kept (default: 7)")
+    p.add_argument("--quick", action="store_true",
+                   help="one timed call per case, a smoke test (default: off)")
+    p.add_argument("--json", default="bench-results/bench.json", metavar="PATH",
+                   help="where to write the results (default: bench-results/bench.json)")
     p.add_argument("--plot", default=None, metavar="PATH",
                    help="chart of the speed ratios vs the peers per case; '' for none "
                         "(default: the JSON path with .png)")

@@ -112,6 +112,9 @@ def folder_dataset(root, in_channels: int | None = None, class_values=None) -> D
         if len(class_values) < 2:
             raise InputError(f"{os.path.join(root, 'masks')}: every mask holds only the value "
                              f"{class_values[0]}; segmentation needs at least two classes")
+    if fmt.kind == "gray" and class_values[-1] > 65535:
+        raise InputError(f"{os.path.join(root, 'masks')}: mask value {class_values[-1]} is above "
+                         f"65535, the largest a PNG mask can hold")
     lookup = np.asarray(class_values, dtype=np.int64)
     masks = []
     for mask_path, mask in raw:

@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import tempfile
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -62,15 +63,12 @@ def write_json(path, value) -> None:
 
 
 def write_png(path, array: np.ndarray, palette=None) -> None:
-    """Writes a uint8 (H, W) / (H, W, 3) / (H, W, 4) array, a uint16 (H, W) array (16-bit
-    grayscale) or an int32 (H, W) array (32-bit grayscale) as a PNG; `palette` (768 ints) makes
-    a uint8 (H, W) array a palette image."""
+    """Writes a uint8 (H, W) / (H, W, 3) / (H, W, 4) array or a uint16 (H, W) array (16-bit
+    grayscale) as a PNG; `palette` (768 ints) makes a uint8 (H, W) array a palette image."""
     Image = _pil()
     a = np.ascontiguousarray(array)
     if a.dtype == np.uint16:
         image = Image.fromarray(a.astype(np.int32)).convert("I;16")
-    elif a.dtype == np.int32:
-        image = Image.fromarray(a, "I")
     else:
         image = Image.fromarray(a)
     if palette is not None:
@@ -88,8 +86,10 @@ def _open(path):
     if os.path.isdir(path):
         raise InputError(f"{path}: is a folder, expected an image file")
     try:
-        image = Image.open(path)
-        image.load()
+        with warnings.catch_warnings():  # Pillow warns about damage before it raises, or not
+            warnings.simplefilter("ignore")
+            image = Image.open(path)
+            image.load()
     except Image.DecompressionBombError as e:
         raise InputError(f"{path}: image too large to read safely ({e})") from None
     except (OSError, SyntaxError, ValueError) as e:
@@ -191,7 +191,9 @@ def mask_image(values: np.ndarray, fmt: MaskFormat) -> tuple[np.ndarray, list | 
     top = int(values.max(initial=0))
     if fmt.kind == "palette" or top < 256:
         return values.astype(np.uint8), fmt.palette if fmt.kind == "palette" else None
-    return (values.astype(np.uint16) if top < 65536 else values.astype(np.int32)), None
+    if top >= 65536:
+        raise InputError(f"class value {top}: a PNG mask holds values up to 65535 only")
+    return values.astype(np.uint16), None
 
 
 def list_images(folder) -> list[str]:
