@@ -8,6 +8,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+import fastseg
+
 try:
     import torch
 except ImportError:  # the PyTorch comparisons skip
@@ -95,3 +97,18 @@ def check_finite_differences(forward: Callable[..., np.ndarray], grads: Callable
             exact = np.sum(g * v)
             assert abs(numeric - exact) <= tol * (1 + abs(exact)), (
                 f"grad {name}: directional derivative {exact!r}, finite difference {numeric!r}")
+
+
+def assert_same_for_any_thread_count(compute: Callable[[], tuple], counts=(1, 2, 3, 5)) -> None:
+    """compute() (a tuple of arrays) must give bitwise identical results for every thread count."""
+    runs = []
+    before = fastseg.get_num_threads()
+    try:
+        for threads in counts:
+            fastseg.set_num_threads(threads)
+            runs.append(compute())
+    finally:
+        fastseg.set_num_threads(before)
+    for threads, run in zip(counts[1:], runs[1:]):
+        for i, (a, b) in enumerate(zip(runs[0], run)):
+            assert np.array_equal(a, b), f"result {i} differs between 1 and {threads} threads"

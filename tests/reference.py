@@ -90,3 +90,71 @@ def conv2d_grads(x, w, dy, stride=(1, 1), pads=(0, 0, 0, 0), dilation=(1, 1), gr
                 view = _taps(dxp[:, g * Cg:(g + 1) * Cg], r, s, stride, dilation, (P, Q))
                 view += np.einsum("nkpq,kc->ncpq", dys, w[g * Kg:(g + 1) * Kg, :, r, s])
     return unpad2d(dxp, x.shape, pads, mode), dw, dy.sum(axis=(0, 2, 3))
+
+
+def _transposed_full_size(x_shape, w_shape, stride, output_padding, dilation):
+    """Spatial size of the uncropped transposed output, output padding included."""
+    return tuple((n - 1) * s + d * (k - 1) + 1 + o
+                 for n, k, s, o, d in zip(x_shape[2:], w_shape[2:], stride, output_padding, dilation))
+
+
+def _transposed_windows(x_shape, w_shape, stride, dilation, groups):
+    """(group channels of x, group channels of y, window of the full output) per input pixel:
+    the output positions that pixel (h, w) times the kernel lands on."""
+    _, cin, H, W = x_shape
+    _, cog, R, S = w_shape
+    cig = cin // groups
+    for g in range(groups):
+        for h in range(H):
+            for w in range(W):
+                rows = slice(h * stride[0], h * stride[0] + dilation[0] * (R - 1) + 1, dilation[0])
+                cols = slice(w * stride[1], w * stride[1] + dilation[1] * (S - 1) + 1, dilation[1])
+                yield (slice(g * cig, (g + 1) * cig), slice(g * cog, (g + 1) * cog), h, w,
+                       rows, cols)
+
+
+def conv_transpose2d(x, w, b=None, stride=(1, 1), padding=(0, 0), output_padding=(0, 0),
+                     groups=1, dilation=(1, 1)):
+    """y (N, C_out, H_out, W_out) of x (N, C_in, H, W), w (C_in, C_out/g, R, S): each input pixel
+    times its group's kernel, scattered into the output, which is then cropped by the padding."""
+    x = np.asarray(x, np.float64)
+    w = np.asarray(w, np.float64)
+    Hf, Wf = _transposed_full_size(x.shape, w.shape, stride, output_padding, dilation)
+    full = np.zeros((x.shape[0], w.shape[1] * groups, Hf, Wf))
+    for ci, co, h, col, rows, cols in _transposed_windows(x.shape, w.shape, stride, dilation, groups):
+        full[:, co, rows, cols] += np.einsum("nc,ckrs->nkrs", x[:, ci, h, col], w[ci])
+    y = full[:, :, padding[0]:Hf - padding[0], padding[1]:Wf - padding[1]]
+    if b is not None:
+        y = y + np.asarray(b, np.float64)[None, :, None, None]
+    return y
+
+
+def conv_transpose2d_grads(x, w, dy, stride=(1, 1), padding=(0, 0), output_padding=(0, 0),
+                           groups=1, dilation=(1, 1)):
+    """(dx, dw, db) of sum(dy * conv_transpose2d(x, w, b)): each input pixel gathers the
+    gradient of the output window it was scattered to."""
+    x = np.asarray(x, np.float64)
+    w = np.asarray(w, np.float64)
+    Hf, Wf = _transposed_full_size(x.shape, w.shape, stride, output_padding, dilation)
+    dfull = np.zeros((x.shape[0], w.shape[1] * groups, Hf, Wf))
+    dfull[:, :, padding[0]:Hf - padding[0], padding[1]:Wf - padding[1]] = dy
+    dx = np.zeros_like(x)
+    dw = np.zeros_like(w)
+    for ci, co, h, col, rows, cols in _transposed_windows(x.shape, w.shape, stride, dilation, groups):
+        window = dfull[:, co, rows, cols]
+        dx[:, ci, h, col] = np.einsum("nkrs,ckrs->nc", window, w[ci])
+        dw[ci] += np.einsum("nc,nkrs->ckrs", x[:, ci, h, col], window)
+    return dx, dw, np.asarray(dy, np.float64).sum(axis=(0, 2, 3))
+
+
+def gram(f, scale=1.0):
+    """G (N, C, C) = scale * F F^T with F = f[n] as (C, H*W)."""
+    F = np.asarray(f, np.float64).reshape(f.shape[0], f.shape[1], f.shape[2] * f.shape[3])
+    return scale * np.einsum("nip,njp->nij", F, F)
+
+
+def gram_grad(f, dg, scale=1.0):
+    """Gradient of sum(dg * gram(f, scale)) with respect to f."""
+    F = np.asarray(f, np.float64).reshape(f.shape[0], f.shape[1], f.shape[2] * f.shape[3])
+    dg = np.asarray(dg, np.float64)
+    return (scale * np.einsum("nij,njp->nip", dg + dg.transpose(0, 2, 1), F)).reshape(f.shape)

@@ -5,7 +5,7 @@ import pytest
 
 import fastseg
 import reference as ref
-from helpers import Op, check_finite_differences, check_op, torch
+from helpers import Op, assert_same_for_any_thread_count, check_finite_differences, check_op, torch
 
 MODES = ("zeros", "reflect", "replicate", "circular", "symmetric")
 
@@ -197,20 +197,9 @@ def test_results_do_not_depend_on_thread_count(rng):
     w = rng.standard_normal((12, 4, 3, 3)).astype(np.float32)
     dy = rng.standard_normal((3, 12, 19, 23)).astype(np.float32)
     args = dict(stride=2, padding=1, groups=2, padding_mode="reflect")
-    runs = []
-    before = fastseg.get_num_threads()
-    try:
-        for threads in (1, 2, 3, 5):
-            fastseg.set_num_threads(threads)
-            runs.append((fastseg.conv2d(x, w, **args),
-                         fastseg.grad.conv2d_input(x.shape, w, dy, **args),
-                         fastseg.grad.conv2d_weight(x, w.shape, dy, **args),
-                         fastseg.grad.conv2d_bias(dy)))
-    finally:
-        fastseg.set_num_threads(before)
-    for run in runs[1:]:
-        for a, b in zip(runs[0], run):
-            assert np.array_equal(a, b)
+    assert_same_for_any_thread_count(lambda: (
+        fastseg.conv2d(x, w, **args), fastseg.grad.conv2d_input(x.shape, w, dy, **args),
+        fastseg.grad.conv2d_weight(x, w.shape, dy, **args), fastseg.grad.conv2d_bias(dy)))
 
 
 def test_inputs_of_any_layout_work_and_are_not_modified(rng):

@@ -17,6 +17,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 #include "common/check.h"
@@ -41,7 +42,7 @@ struct InputView {
   int64_t tp;                    // output rows per tile
   int64_t rows, wph, row_stride, c_stride;
   int64_t copy_begin, copy_end;  // buffer columns copied verbatim from x (stride_w == 1)
-  std::vector<int64_t> taps;     // (R*S,) offset of tap (r, s) from a vector's first element
+  std::vector<int64_t> offs;     // (Cg*R*S,) offset of (c, r, s) from a vector's first element
   std::vector<int64_t> colsrc;   // (row_stride,) source column of each buffer column, -1: zero
 
   int64_t buffer_size(const ConvShape& s) const { return direct ? 0 : s.Cg() * c_stride; }
@@ -51,14 +52,18 @@ struct InputView {
   }
 };
 
-bool reads_input_directly(const ConvShape& s) {
-  return s.stride_w == 1 && s.pad_top == 0 && s.pad_left == 0 && s.pad_bottom <= 0 &&
-         s.pad_right <= 0;
+// Read x itself only where each input element is read once: a 1x1 kernel and a single block
+// of output channels (e.g. a segmentation head). Otherwise a buffer whose channel stride is no
+// multiple of a cache page keeps re-read rows from evicting each other: planes of x are often
+// 4 KiB multiples apart and all map to the same cache sets.
+bool reads_input_directly(const ConvShape& s, int kb) {
+  return s.R == 1 && s.S == 1 && s.Kg() <= kb && s.stride_w == 1 && s.pad_top == 0 &&
+         s.pad_left == 0 && s.pad_bottom <= 0 && s.pad_right <= 0;
 }
 
-InputView make_input_view(const ConvShape& s, int64_t tp) {
+InputView make_input_view(const ConvShape& s, int64_t tp, bool direct) {
   InputView v{};
-  v.direct = reads_input_directly(s);
+  v.direct = direct;
   v.tp = tp;
   if (v.direct) {
     v.rows = s.H;
@@ -82,30 +87,33 @@ InputView make_input_view(const ConvShape& s, int64_t tp) {
       v.copy_end = std::min(s.pad_left + s.W, v.row_stride);
     }
   }
-  v.taps.resize(s.R * s.S);
+  const int64_t RS = s.R * s.S;
+  v.offs.resize(s.Cg() * RS);
   for (int64_t r = 0; r < s.R; ++r)
-    for (int64_t c = 0; c < s.S; ++c) {
-      const int64_t dc = c * s.dil_w;
-      v.taps[r * s.S + c] = v.direct ? r * s.dil_h * s.W + dc
-                                     : r * s.dil_h * v.row_stride + (dc % s.stride_w) * v.wph +
-                                           dc / s.stride_w;
+    for (int64_t q = 0; q < s.S; ++q) {
+      const int64_t dc = q * s.dil_w;
+      const int64_t tap = v.direct ? r * s.dil_h * s.W + dc
+                                   : r * s.dil_h * v.row_stride + (dc % s.stride_w) * v.wph +
+                                         dc / s.stride_w;
+      for (int64_t c = 0; c < s.Cg(); ++c) v.offs[c * RS + r * s.S + q] = c * v.c_stride + tap;
     }
   return v;
 }
 
-int64_t input_buffer_bytes(const ConvShape& s, int64_t tp, size_t elem) {
-  if (reads_input_directly(s)) return 0;
+int64_t input_buffer_bytes(const ConvShape& s, int64_t tp, size_t elem, bool direct) {
+  if (direct) return 0;
   const int64_t wpad = (s.Q - 1) * s.stride_w + (s.S - 1) * s.dil_w + 1;
   const int64_t rows = (tp - 1) * s.stride_h + (s.R - 1) * s.dil_h + 1;
   return s.Cg() * rows * round_up(wpad, s.stride_w) * static_cast<int64_t>(elem);
 }
 
-// Copies the padded input rows of the tile starting at output row p0 of one group.
-// xg is (Cg, H, W); buf is (Cg, rows, row_stride).
+// Copies the padded input rows of the tile starting at output row p0 of channels [c_lo, c_hi)
+// (all of the group by default). xg is (Cg, H, W); buf is (Cg, rows, row_stride).
 template <class T>
-void fill_input_tile(T* buf, const T* xg, const ConvShape& s, const InputView& v, int64_t p0) {
+void fill_input_tile(T* buf, const T* xg, const ConvShape& s, const InputView& v, int64_t p0,
+                     int64_t c_lo = 0, int64_t c_hi = -1) {
   const int64_t h0 = p0 * s.stride_h - s.pad_top;
-  for (int64_t c = 0; c < s.Cg(); ++c)
+  for (int64_t c = c_lo; c < (c_hi < 0 ? s.Cg() : c_hi); ++c)
     for (int64_t i = 0; i < v.rows; ++i) {
       T* dst = buf + c * v.c_stride + i * v.row_stride;
       const int64_t h = pad_source(h0 + i, s.H, s.mode);
@@ -157,29 +165,26 @@ struct Vectors {
 
 int64_t vectors_per_tile(int64_t rows, int64_t cols, int L) { return rows * ceil_div(cols, L); }
 
-// Runs the micro-kernel over every vector of `vl` for one block of kb output channels. With
-// `scratch`, each tile is stored contiguously there (y_kstride = nv * lanes) and handed to
-// scatter(first vector, nv) before the next one; otherwise it is stored at ybase + y_off.
-template <class T, class Scatter>
+// Runs the micro-kernel over every vector of `vl` for one block of kb output channels, reading
+// at xbase + x_off and storing at ybase + y_off.
+template <class T>
 void run_tiles(const ConvKernels<T>& ks, ConvTile<T> a, int kb, const T* xbase, T* ybase,
-               const Vectors& vl, T* scratch, Scatter scatter) {
-  const T* xp[ConvKernels<T>::kMaxNV];
-  T* yp[ConvKernels<T>::kMaxNV];
-  int ln[ConvKernels<T>::kMaxNV];
+               const Vectors& vl) {
+  const T* xp[ConvKernels<T>::kMax];
+  T* yp[ConvKernels<T>::kMax];
+  int ln[ConvKernels<T>::kMax];
   a.x = xp;
   a.y = yp;
   a.lanes = ln;
-  if (scratch) a.y_kstride = static_cast<int64_t>(ks.nv) * ks.lanes;
   for (int64_t i = 0; i < vl.n;) {
     const bool masked = i >= vl.nfull;
     const int nv = static_cast<int>(std::min<int64_t>(ks.nv, (masked ? vl.n : vl.nfull) - i));
     for (int u = 0; u < nv; ++u) {
       xp[u] = xbase + vl.x_off[i + u];
-      yp[u] = scratch ? scratch + u * ks.lanes : ybase + vl.y_off[i + u];
+      yp[u] = ybase + vl.y_off[i + u];
       ln[u] = vl.lanes[i + u];
     }
     ks.tile[kb - 1][nv - 1][masked](a);
-    if (scratch) scatter(i, nv);
     i += nv;
   }
 }
@@ -187,9 +192,9 @@ void run_tiles(const ConvKernels<T>& ks, ConvTile<T> a, int kb, const T* xbase, 
 // Output rows per tile: as many as fit the buffer budget, but at least 2 tiles per thread when
 // the problem has that many rows.
 template <class T>
-int64_t choose_tile_rows(const ConvShape& s, int64_t rows, int64_t units, int nt) {
+int64_t choose_tile_rows(const ConvShape& s, int64_t rows, int64_t units, int nt, bool direct) {
   int64_t tp = std::min<int64_t>(rows, 64);
-  while (tp > 1 && (input_buffer_bytes(s, tp, sizeof(T)) > kBufferBudget ||
+  while (tp > 1 && (input_buffer_bytes(s, tp, sizeof(T), direct) > kBufferBudget ||
                     units * ceil_div(rows, tp) < 2 * nt))
     --tp;
   return tp;
@@ -198,14 +203,34 @@ int64_t choose_tile_rows(const ConvShape& s, int64_t rows, int64_t units, int nt
 // ---- Transposed convolution: the input gradient with zeros padding --------------------------
 // Output row h = a + stride_h*i of phase a receives the taps r with (a + pad_top - r*dil_h)
 // divisible by stride_h, from dy row i + o_r, o_r = (a + pad_top - r*dil_h) / stride_h; columns
-// likewise. Each phase is a stride-1 correlation of dy, read from a zero-bordered buffer of
-// Kg x brows x bcols per thread, with its own taps and packed weights.
+// likewise. Each phase (a, b) is a stride-1 correlation of dy, read from a zero-bordered buffer
+// of Kg x brows x bcols per thread (its channel stride is no multiple of a cache page, which
+// keeps the channels from evicting each other), with its own taps and packed weights. With
+// stride_w > 1 the
+// phases b of a row are computed into per-thread planes and interleaved into dx.
 struct Phase {
   int64_t a, b, rows, cols;
-  std::vector<int64_t> taps;       // offsets in the dy buffer
-  std::vector<int64_t> rs;         // tap index r * S + s in w
+  std::vector<int64_t> offs;       // (Kg * ntaps,) k * c_stride + tap offset in the dy buffer
+  std::vector<int64_t> rs;         // (ntaps,) tap index r * S + s in w
   int64_t w_offset;                // start of this phase's packed weights in a group
 };
+
+// One dx row of width W from its phase planes: out[stride*j + b] = src[b*plane + j], b < nb.
+template <class T>
+void interleave_columns(T* out, const T* src, int64_t plane, int64_t nb, int64_t stride,
+                        int64_t W) {
+  if (nb == 2 && stride == 2) {  // the common case, written so the compiler vectorises it
+    const T *p0 = src, *p1 = src + plane;
+    for (int64_t j = 0; j < W / 2; ++j) {
+      out[2 * j] = p0[j];
+      out[2 * j + 1] = p1[j];
+    }
+    if (W % 2) out[W - 1] = p0[W / 2];
+    return;
+  }
+  for (int64_t b = 0; b < nb; ++b)
+    for (int64_t j = 0; b + stride * j < W; ++j) out[stride * j + b] = src[b * plane + j];
+}
 
 template <class T>
 void transposed_conv(T* dx, const T* dy, const T* w, const T* bias, const ConvShape& s) {
@@ -228,8 +253,8 @@ void transposed_conv(T* dx, const T* dy, const T* w, const T* bias, const ConvSh
     os_min = c ? std::min(os_min, o) : o;
     os_max = c ? std::max(os_max, o) : o;
   }
-  const int64_t prow = ceil_div(s.H, sh);  // rows of phase 0, the longest
-  const int64_t bcols = ceil_div(s.W, sw) + os_max - os_min;
+  const int64_t prow = ceil_div(s.H, sh), pcol = ceil_div(s.W, sw);  // phase (0, 0) is largest
+  const int64_t bcols = pcol + os_max - os_min;
   const int nt = num_threads();
   int64_t ti = std::min<int64_t>(prow, 64);
   auto buf_bytes = [&](int64_t t) { return Kg * (t + or_max - or_min) * bcols * int64_t(sizeof(T)); };
@@ -237,28 +262,32 @@ void transposed_conv(T* dx, const T* dy, const T* w, const T* bias, const ConvSh
     --ti;
   const int64_t brows = ti + or_max - or_min, c_stride = brows * bcols;
 
-  std::vector<Phase> phases;
+  const int64_t na = std::min(sh, s.H), nb = std::min(sw, s.W);
+  std::vector<Phase> phases;  // (a, b) at index a * nb + b
   int64_t w_offset = 0;
-  for (int64_t a = 0; a < std::min(sh, s.H); ++a)
-    for (int64_t b = 0; b < std::min(sw, s.W); ++b) {
+  for (int64_t a = 0; a < na; ++a)
+    for (int64_t b = 0; b < nb; ++b) {
       Phase ph{a, b, ceil_div(s.H - a, sh), ceil_div(s.W - b, sw), {}, {}, w_offset};
+      std::vector<int64_t> taps;
       for (int64_t r = 0; r < s.R; ++r)
         for (int64_t c = 0; c < s.S; ++c) {
           int64_t pa, pb;
           const int64_t orr = offset(r, s.pad_top, s.dil_h, sh, &pa);
           const int64_t occ = offset(c, s.pad_left, s.dil_w, sw, &pb);
           if (pa != a || pb != b) continue;
-          ph.taps.push_back((orr - or_min) * bcols + (occ - os_min));
+          taps.push_back((orr - or_min) * bcols + (occ - os_min));
           ph.rs.push_back(r * s.S + c);
         }
-      w_offset += Kg * static_cast<int64_t>(ph.taps.size()) * Cg;
+      for (int64_t k = 0; k < Kg; ++k)
+        for (int64_t tap : taps) ph.offs.push_back(k * c_stride + tap);
+      w_offset += Kg * static_cast<int64_t>(taps.size()) * Cg;
       phases.push_back(std::move(ph));
     }
   // Packed weights per group, phase and block of kb input channels: (Kg, ntaps, kb).
   std::vector<T> wp(s.groups * w_offset);
   for (int64_t g = 0; g < s.groups; ++g)
     for (const Phase& ph : phases) {
-      const int64_t nt_ph = ph.taps.size();
+      const int64_t nt_ph = ph.rs.size();
       for (int64_t c0 = 0; c0 < Cg; c0 += ks.kb) {
         const int64_t kb = std::min<int64_t>(ks.kb, Cg - c0);
         T* dst = wp.data() + g * w_offset + ph.w_offset + c0 * Kg * nt_ph;
@@ -270,18 +299,19 @@ void transposed_conv(T* dx, const T* dy, const T* w, const T* bias, const ConvSh
     }
 
   const int64_t ntiles = ceil_div(prow, ti), items = s.N * s.groups * ntiles;
-  const int64_t max_vec = vectors_per_tile(ti, ceil_div(s.W, sw), L);
-  const int64_t scratch_size = sw > 1 ? int64_t(ks.kb) * ks.nv * L : 0;
-  std::vector<T> bufs(nt * (Kg * c_stride + scratch_size));
-  std::vector<Vectors> vls(nt);
-  for (Vectors& vl : vls) vl.reserve(max_vec);
+  // Per thread: the dy buffer, then (stride_w > 1) one plane of kb x ti x pcol per phase b.
+  const int64_t plane = int64_t(ks.kb) * ti * pcol;
+  const int64_t per_thread = Kg * c_stride + (sw > 1 ? nb * plane : 0);
+  std::vector<T> bufs(nt * per_thread);
+  std::vector<Vectors> vls(nt * nb);
+  for (Vectors& vl : vls) vl.reserve(vectors_per_tile(ti, pcol, L));
 
 #pragma omp parallel num_threads(nt)
   {
     const int tid = omp_get_thread_num();
-    T* buf = bufs.data() + tid * (Kg * c_stride + scratch_size);
-    T* scratch = sw > 1 ? buf + Kg * c_stride : nullptr;
-    Vectors& vl = vls[tid];
+    T* buf = bufs.data() + tid * per_thread;
+    T* planes = buf + Kg * c_stride;
+    Vectors* vl = vls.data() + tid * nb;
 #pragma omp for schedule(static)
     for (int64_t item = 0; item < items; ++item) {
       const int64_t n = item / (s.groups * ntiles), g = item / ntiles % s.groups;
@@ -303,29 +333,34 @@ void transposed_conv(T* dx, const T* dy, const T* w, const T* bias, const ConvSh
                       (q_hi - q_lo) * sizeof(T));
           std::fill(dst + q_hi, dst + bcols, T(0));
         }
-      for (const Phase& ph : phases) {
-        const int64_t i1 = std::min(i0 + ti, ph.rows);
+      for (int64_t a = 0; a < na; ++a) {
+        const int64_t i1 = std::min(i0 + ti, phases[a * nb].rows);
         if (i0 >= i1) continue;
-        // Vector (i, j) of the phase reads dy buffer row i - i0 and lands at dx row a + sh*i,
-        // columns b + sw*(j + lane).
-        vl.list(
-            i0, i1, ph.cols, L, [&](int64_t i, int64_t j) { return (i - i0) * bcols + j; },
-            [&](int64_t i, int64_t j) { return (ph.a + sh * i) * s.W + ph.b + sw * j; });
-        const int64_t nt_ph = ph.taps.size();
+        // Vector (i, j) of phase (a, b) reads dy buffer row i - i0 and lands at dx row
+        // a + sh*i, column b + sw*j (stride_w == 1), or at row i - i0 of the phase plane.
+        for (int64_t b = 0; b < nb; ++b)
+          vl[b].list(
+              i0, i1, phases[a * nb + b].cols, L,
+              [&](int64_t i, int64_t j) { return (i - i0) * bcols + j; },
+              [&](int64_t i, int64_t j) {
+                return sw == 1 ? (a + sh * i) * s.W + j : (i - i0) * pcol + j;
+              });
         for (int64_t c0 = 0; c0 < Cg; c0 += ks.kb) {
           const int kb = static_cast<int>(std::min<int64_t>(ks.kb, Cg - c0));
           T* dxc = dx + (n * s.C + g * Cg + c0) * s.H * s.W;
-          ConvTile<T> a{wp.data() + g * w_offset + ph.w_offset + c0 * Kg * nt_ph,
-                        ph.taps.data(), Kg, nt_ph, c_stride, s.H * s.W,
-                        bias ? bias + g * Cg + c0 : nullptr, nullptr, nullptr, nullptr};
-          run_tiles(ks, a, kb, buf, dxc, vl, scratch, [&](int64_t first, int nv) {
-            for (int u = 0; u < nv; ++u) {
-              T* out = dxc + vl.y_off[first + u];
-              for (int k = 0; k < kb; ++k)
-                for (int l = 0; l < vl.lanes[first + u]; ++l)
-                  out[k * s.H * s.W + sw * l] = scratch[(k * ks.nv + u) * L + l];
-            }
-          });
+          for (int64_t b = 0; b < nb; ++b) {
+            const Phase& ph = phases[a * nb + b];
+            const int64_t nt_ph = ph.rs.size();
+            ConvTile<T> t{wp.data() + g * w_offset + ph.w_offset + c0 * Kg * nt_ph,
+                          ph.offs.data(), Kg * nt_ph, sw == 1 ? s.H * s.W : ti * pcol,
+                          bias ? bias + g * Cg + c0 : nullptr, nullptr, nullptr, nullptr};
+            run_tiles(ks, t, kb, buf, sw == 1 ? dxc : planes + b * plane, vl[b]);
+          }
+          if (sw == 1) continue;
+          for (int k = 0; k < kb; ++k)
+            for (int64_t i = i0; i < i1; ++i)
+              interleave_columns(dxc + k * s.H * s.W + (a + sh * i) * s.W,
+                                 planes + (k * ti + i - i0) * pcol, plane, nb, sw, s.W);
         }
       }
     }
@@ -351,6 +386,178 @@ void fold_padding(T* dx, const T* gp, const ConvShape& s, int64_t Hp, int64_t Wp
   }
 }
 
+// ---- Weight gradient ----------------------------------------------------------------------
+// Thread t owns the tiles t, t + nthreads, ... of each group; every tile sums the chunks of rows
+// in order, so the result is the same for any number of threads. Each thread fills its own
+// input buffer per chunk (cheap next to the tiles it runs on it).
+
+// Small Kg or few (channel, tap) pairs: lanes along pixels, horizontal sums once per tile and
+// chunk; chunks are long enough to amortise them.
+template <class T>
+void wgrad_by_pixels(T* dw, const T* x, const T* dy, const ConvShape& s, const ConvKernels<T>& ks) {
+  const int L = ks.lanes;
+  const int64_t Cg = s.Cg(), Kg = s.Kg(), J = Cg * s.R * s.S;
+  int64_t tp = std::min(s.P, std::max<int64_t>(1, ceil_div(256, ceil_div(s.Q, L))));
+  const bool direct = reads_input_directly(s, ks.pkb);
+  while (tp > 1 && input_buffer_bytes(s, tp, sizeof(T), direct) > kBufferBudget) --tp;
+  const InputView v = make_input_view(s, tp, direct);
+  const int64_t jblocks = ceil_div(J, ks.pjb), tiles_g = ceil_div(Kg, ks.pkb) * jblocks;
+  const int nt = num_threads();
+  std::vector<T> bufs(nt * v.buffer_size(s));
+  std::vector<Vectors> vls(nt);
+  for (Vectors& vl : vls) vl.reserve(vectors_per_tile(tp, s.Q, L));
+
+#pragma omp parallel num_threads(nt)
+  {
+    const int tid = omp_get_thread_num(), nth = omp_get_num_threads();
+    T* buf = bufs.data() + tid * v.buffer_size(s);
+    Vectors& vl = vls[tid];
+    for (int64_t n = 0; n < s.N; ++n)
+      for (int64_t p0 = 0; p0 < s.P; p0 += tp) {
+        vl.list(
+            p0, std::min(p0 + tp, s.P), s.Q, L,
+            [&](int64_t p, int64_t q) { return v.x_offset(s, p, p0, q); },
+            [&](int64_t p, int64_t q) { return p * s.Q + q; });
+        for (int64_t g = 0; g < s.groups; ++g) {
+          const int64_t first = g * tiles_g + floor_mod(tid - g * tiles_g, nth);
+          if (first >= (g + 1) * tiles_g) continue;
+          const T* xg = x + (n * s.C + g * Cg) * s.H * s.W;
+          if (!v.direct) fill_input_tile(buf, xg, s, v, p0);
+          for (int64_t t = first; t < (g + 1) * tiles_g; t += nth) {
+            const int64_t k0 = (t - g * tiles_g) / jblocks * ks.pkb;
+            const int64_t j0 = (t - g * tiles_g) % jblocks * ks.pjb;
+            const int kb = static_cast<int>(std::min<int64_t>(ks.pkb, Kg - k0));
+            const int jb = static_cast<int>(std::min<int64_t>(ks.pjb, J - j0));
+            WgradPixelTile<T> a{dy + (n * s.K + g * Kg + k0) * s.P * s.Q,
+                                v.direct ? xg : buf,
+                                vl.y_off.data(), vl.x_off.data(), vl.lanes.data(),
+                                v.offs.data() + j0, vl.n, s.P * s.Q, J,
+                                dw + (g * Kg + k0) * J + j0};
+            ks.wgrad_pixel[kb - 1][jb - 1](a);
+          }
+        }
+      }
+  }
+}
+
+// out[i*ldo + k] (+)= in[k*ldi + i] for k < rows, i < cols, in blocks for the caches; full
+// lanes x lanes blocks of an assignment go through the ISA's register transposition.
+template <bool Accumulate, class T>
+void transpose_block(T* out, int64_t ldo, const T* in, int64_t ldi, int64_t rows, int64_t cols,
+                     const ConvKernels<T>& ks) {
+  const int64_t B = ks.lanes;
+  for (int64_t k0 = 0; k0 < rows; k0 += B)
+    for (int64_t i0 = 0; i0 < cols; i0 += B) {
+      const int64_t k1 = std::min(k0 + B, rows), i1 = std::min(i0 + B, cols);
+      if (!Accumulate && k1 - k0 == B && i1 - i0 == B) {
+        ks.transpose(out + i0 * ldo + k0, ldo, in + k0 * ldi + i0, ldi);
+        continue;
+      }
+      for (int64_t k = k0; k < k1; ++k)
+        for (int64_t i = i0; i < i1; ++i) {
+          if (Accumulate) out[i * ldo + k] += in[k * ldi + i];
+          else out[i * ldo + k] = in[k * ldi + i];
+        }
+    }
+}
+
+// Kg >= L and enough (channel, tap) pairs: lanes along output channels, no horizontal sums.
+// Per image and group, dy is transposed to dyt (pixel, channel) (P*Q x ldt, shared by the
+// threads). The tiles then run one range of (channel, tap) pairs at a time, so that the part of
+// the transposed gradient dwt (groups, Cg*R*S, Kpad) they add into stays in L2 while all pixels
+// stream past, in blocks of kPixels pixels so that a tile's slice of dyt stays in L1. dwt is
+// added to dw at the end. Extra memory: one copy of w (dwt) and one image of dy (dyt).
+template <class T>
+void wgrad_by_channels(T* dw, const T* x, const T* dy, const ConvShape& s,
+                       const ConvKernels<T>& ks) {
+  constexpr int64_t kPixels = 96, kRangeBytes = 256 << 10;
+  const int L = ks.lanes;
+  const int64_t Cg = s.Cg(), Kg = s.Kg(), RS = s.R * s.S, J = Cg * RS, Kpad = round_up(Kg, L);
+  const int64_t PQ = s.P * s.Q, kv_channels = int64_t(ks.ckv) * L;
+  // Rows of dyt one vector longer than Kpad where Kpad is a multiple of 1 KiB: such rows map a
+  // tile's slice of dyt onto a few cache sets.
+  const int64_t ldt = Kpad * int64_t(sizeof(T)) % 1024 ? Kpad : Kpad + L;
+  const bool direct = reads_input_directly(s, kv_channels);
+  int64_t tp = std::min<int64_t>(s.P, 64);
+  while (tp > 1 && input_buffer_bytes(s, tp, sizeof(T), direct) > kBufferBudget) --tp;
+  const InputView v = make_input_view(s, tp, direct);
+  const int64_t kvblocks = ceil_div(Kpad, kv_channels), jblocks = ceil_div(J, ks.cjb);
+  const int64_t tiles_g = kvblocks * jblocks;
+  const int64_t range = std::max<int64_t>(1, kRangeBytes / (ks.cjb * Kpad * int64_t(sizeof(T))));
+  const int64_t max_segments = tp * ceil_div(s.Q, kPixels);
+  const int nt = num_threads();
+  std::vector<T> dwt(s.groups * J * Kpad, T(0));
+  std::unique_ptr<T[]> dyt(new T[PQ * ldt]);
+  std::vector<T> bufs(nt * v.buffer_size(s));
+  std::vector<int64_t> segs(nt * 3 * max_segments), blocks(nt * (max_segments + 1));
+
+#pragma omp parallel num_threads(nt)
+  {
+    const int tid = omp_get_thread_num(), nth = omp_get_num_threads();
+    T* buf = bufs.data() + tid * v.buffer_size(s);
+    int64_t* seg_x = segs.data() + tid * 3 * max_segments;
+    int64_t* seg_d = seg_x + max_segments;
+    int64_t* seg_len = seg_d + max_segments;
+    int64_t* block = blocks.data() + tid * (max_segments + 1);  // first segment of each block
+    for (int64_t n = 0; n < s.N; ++n)
+      for (int64_t g = 0; g < s.groups; ++g) {
+        const T* dyg = dy + (n * s.K + g * Kg) * PQ;
+#pragma omp for schedule(static)
+        for (int64_t i0 = 0; i0 < PQ; i0 += 256) {
+          const int64_t i1 = std::min<int64_t>(i0 + 256, PQ);
+          transpose_block<false>(dyt.get() + i0 * ldt, ldt, dyg + i0, PQ, Kg, i1 - i0, ks);
+          for (int64_t i = i0; i < i1; ++i) std::fill(&dyt[i * ldt + Kg], &dyt[(i + 1) * ldt], T(0));
+        }
+        const T* xg = x + (n * s.C + g * Cg) * s.H * s.W;
+        const int64_t t0 = g * tiles_g;
+        for (int64_t r0 = 0; r0 < jblocks; r0 += range) {
+          const int64_t r1 = std::min(r0 + range, jblocks);
+          bool owns = false;
+          for (int64_t kvi = 0; kvi < kvblocks && !owns; ++kvi)
+            for (int64_t ji = r0; ji < r1 && !owns; ++ji) owns = (t0 + kvi * jblocks + ji) % nth == tid;
+          if (!owns) continue;
+          const int64_t c_lo = r0 * ks.cjb / RS, c_hi = (std::min(r1 * ks.cjb, J) - 1) / RS + 1;
+          for (int64_t p0 = 0; p0 < s.P; p0 += tp) {
+            const int64_t p1 = std::min(p0 + tp, s.P);
+            if (!v.direct) fill_input_tile(buf, xg, s, v, p0, c_lo, c_hi);
+            // Row segments of at most kPixels pixels, grouped into blocks of at most kPixels.
+            int64_t nseg = 0, nblock = 0, in_block = kPixels;
+            for (int64_t p = p0; p < p1; ++p)
+              for (int64_t q = 0; q < s.Q; q += kPixels) {
+                const int64_t len = std::min(kPixels, s.Q - q);
+                if (in_block + len > kPixels) {
+                  block[nblock++] = nseg;
+                  in_block = 0;
+                }
+                seg_x[nseg] = v.x_offset(s, p, p0, q);
+                seg_d[nseg] = (p * s.Q + q) * ldt;
+                seg_len[nseg++] = len;
+                in_block += len;
+              }
+            block[nblock] = nseg;
+            for (int64_t b = 0; b < nblock; ++b)
+              for (int64_t kvi = 0; kvi < kvblocks; ++kvi)
+                for (int64_t ji = r0; ji < r1; ++ji) {
+                  if ((t0 + kvi * jblocks + ji) % nth != tid) continue;
+                  const int64_t k0 = kvi * kv_channels, j0 = ji * ks.cjb;
+                  const int kv = static_cast<int>(std::min<int64_t>(ks.ckv, (Kpad - k0) / L));
+                  const int jb = static_cast<int>(std::min<int64_t>(ks.cjb, J - j0));
+                  WgradChannelTile<T> a{dyt.get() + k0, v.direct ? xg : buf,
+                                        v.offs.data() + j0, seg_x + block[b], seg_d + block[b],
+                                        seg_len + block[b], block[b + 1] - block[b], ldt, Kpad,
+                                        dwt.data() + (g * J + j0) * Kpad + k0};
+                  ks.wgrad_channel[kv - 1][jb - 1](a);
+                }
+          }
+        }
+#pragma omp barrier
+      }
+  }
+#pragma omp parallel for num_threads(nt) schedule(static)
+  for (int64_t g = 0; g < s.groups; ++g)
+    transpose_block<true>(dw + g * Kg * J, J, dwt.data() + g * J * Kpad, Kpad, J, Kg, ks);
+}
+
 }  // namespace
 
 template <class T>
@@ -369,7 +576,9 @@ void conv2d_forward(T* y, const T* x, const T* w, const T* bias, const ConvShape
         for (int64_t i = 0; i < Cg * RS; ++i) dst[i * kb + k] = w[(g * Kg + k0 + k) * Cg * RS + i];
     }
   const int nt = num_threads();
-  const InputView v = make_input_view(s, choose_tile_rows<T>(s, s.P, s.N * s.groups, nt));
+  const bool direct = reads_input_directly(s, ks.kb);
+  const InputView v =
+      make_input_view(s, choose_tile_rows<T>(s, s.P, s.N * s.groups, nt, direct), direct);
   const int64_t ntiles = ceil_div(s.P, v.tp), items = s.N * s.groups * ntiles;
   std::vector<T> bufs(nt * v.buffer_size(s));
   std::vector<Vectors> vls(nt);
@@ -391,11 +600,9 @@ void conv2d_forward(T* y, const T* x, const T* w, const T* bias, const ConvShape
           [&](int64_t p, int64_t q) { return p * s.Q + q; });
       for (int64_t k0 = 0; k0 < Kg; k0 += ks.kb) {
         const int kb = static_cast<int>(std::min<int64_t>(ks.kb, Kg - k0));
-        ConvTile<T> a{wp.data() + (g * Kg + k0) * Cg * RS, v.taps.data(), Cg, RS,
-                      v.c_stride, s.P * s.Q, bias ? bias + g * Kg + k0 : nullptr,
-                      nullptr, nullptr, nullptr};
-        run_tiles(ks, a, kb, v.direct ? xg : buf, y + (n * s.K + g * Kg + k0) * s.P * s.Q, vl,
-                  static_cast<T*>(nullptr), [](int64_t, int) {});
+        ConvTile<T> a{wp.data() + (g * Kg + k0) * Cg * RS, v.offs.data(), Cg * RS, s.P * s.Q,
+                      bias ? bias + g * Kg + k0 : nullptr, nullptr, nullptr, nullptr};
+        run_tiles(ks, a, kb, v.direct ? xg : buf, y + (n * s.K + g * Kg + k0) * s.P * s.Q, vl);
       }
     }
   }
@@ -426,54 +633,9 @@ template <class T>
 void conv2d_backward_weight(T* dw, const T* x, const T* dy, const ConvShape& s) {
   if (s.N == 0) return;
   const ConvKernels<T>& ks = conv_kernels<T>();
-  const int L = ks.lanes;
-  const int64_t Cg = s.Cg(), Kg = s.Kg(), RS = s.R * s.S, J = Cg * RS;
-  // Chunks of rows long enough to amortise the final horizontal sums of each tile.
-  int64_t tp = std::min(s.P, std::max<int64_t>(1, ceil_div(256, ceil_div(s.Q, L))));
-  while (tp > 1 && input_buffer_bytes(s, tp, sizeof(T)) > kBufferBudget) --tp;
-  const InputView v = make_input_view(s, tp);
-  std::vector<int64_t> offs(J);
-  for (int64_t c = 0; c < Cg; ++c)
-    for (int64_t t = 0; t < RS; ++t) offs[c * RS + t] = c * v.c_stride + v.taps[t];
-  const int64_t kblocks = ceil_div(Kg, ks.wkb), jblocks = ceil_div(J, ks.wjb);
-  const int64_t tiles_g = kblocks * jblocks;
-  const int nt = num_threads();
-  std::vector<T> bufs(nt * v.buffer_size(s));
-  std::vector<Vectors> vls(nt);
-  for (Vectors& vl : vls) vl.reserve(vectors_per_tile(tp, s.Q, L));
-
-  // Thread t owns the tiles t, t + nthreads, ...; each tile sums the chunks in order, so the
-  // result is the same for any number of threads.
-#pragma omp parallel num_threads(nt)
-  {
-    const int tid = omp_get_thread_num(), nth = omp_get_num_threads();
-    T* buf = bufs.data() + tid * v.buffer_size(s);
-    Vectors& vl = vls[tid];
-    for (int64_t n = 0; n < s.N; ++n)
-      for (int64_t p0 = 0; p0 < s.P; p0 += tp) {
-        const int64_t p1 = std::min(p0 + tp, s.P);
-        vl.list(
-            p0, p1, s.Q, L, [&](int64_t p, int64_t q) { return v.x_offset(s, p, p0, q); },
-            [&](int64_t p, int64_t q) { return p * s.Q + q; });
-        for (int64_t g = 0; g < s.groups; ++g) {
-          const int64_t first = g * tiles_g + floor_mod(tid - g * tiles_g, nth);
-          if (first >= (g + 1) * tiles_g) continue;
-          const T* xg = x + (n * s.C + g * Cg) * s.H * s.W;
-          if (!v.direct) fill_input_tile(buf, xg, s, v, p0);
-          for (int64_t t = first; t < (g + 1) * tiles_g; t += nth) {
-            const int64_t k0 = (t - g * tiles_g) / jblocks * ks.wkb;
-            const int64_t j0 = (t - g * tiles_g) % jblocks * ks.wjb;
-            const int kb = static_cast<int>(std::min<int64_t>(ks.wkb, Kg - k0));
-            const int jb = static_cast<int>(std::min<int64_t>(ks.wjb, J - j0));
-            WgradTile<T> a{dy + (n * s.K + g * Kg + k0) * s.P * s.Q,
-                           v.direct ? xg : buf,
-                           vl.y_off.data(), vl.x_off.data(), vl.lanes.data(), offs.data() + j0,
-                           vl.n, s.P * s.Q, J, dw + (g * Kg + k0) * J + j0};
-            ks.wgrad[kb - 1][jb - 1](a);
-          }
-        }
-      }
-  }
+  // The transposition of dy costs ~Kg per pixel against 2*Kg*Cg*R*S flops.
+  if (s.Kg() >= ks.lanes && s.Cg() * s.R * s.S >= 32) wgrad_by_channels(dw, x, dy, s, ks);
+  else wgrad_by_pixels(dw, x, dy, s, ks);
 }
 
 template <class T>

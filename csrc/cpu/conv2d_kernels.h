@@ -5,44 +5,65 @@
 
 namespace fastseg::cpu {
 
-// One register tile of KB output channels x NV vectors (L lanes each), reduced over
-// (channel, tap) in registers and stored once:
-//   y_v[k*y_kstride + l] = bias[k] + sum_{c,t} w[(c*ntaps + t)*KB + k] * x_v[c*x_cstride + taps[t] + l]
-// for k < KB, v < NV, l < lanes[v]. Forward convolution and (transposed) input gradients use it.
+// One register tile of KB output channels x NV vectors (L lanes each), reduced over the n
+// (channel, tap) pairs in registers and stored once:
+//   y_v[k*y_kstride + l] = bias[k] + sum_{i<n} w[i*KB + k] * x_v[offs[i] + l]
+// for k < KB, v < NV, l < lanes[v], where offs[c*ntaps + t] = c*x_cstride + tap_offset[t].
+// Forward convolution and (transposed) input gradients use it.
 template <class T>
 struct ConvTile {
-  const T* w;            // packed weights (channels, ntaps, KB)
-  const int64_t* taps;   // (ntaps,) offset of each tap from a vector's first input element
-  int64_t channels, ntaps, x_cstride, y_kstride;
+  const T* w;            // packed weights (n, KB)
+  const int64_t* offs;   // (n,) offset of each (channel, tap) pair from a vector's first element
+  int64_t n, y_kstride;
   const T* bias;         // (KB,) or nullptr for zero
   const T* const* x;     // (NV,) first input element of each vector
   T* const* y;           // (NV,) first output element of each vector, output channel 0
   const int* lanes;      // (NV,) valid lanes per vector (all L in the unmasked variant)
 };
 
-// One weight-gradient tile of KB output channels x JB (channel, tap) pairs, reduced over the
-// vectors of a row chunk in registers and added once:
+// Weight gradient, small Kg: one tile of KB output channels x JB (channel, tap) pairs with lanes
+// along pixels, reduced over the vectors of a row chunk in registers, summed across lanes and
+// added once:
 //   dw[k*ldw + j] += sum_{v<nvec, l<lanes[v]} dy[dy_off[v] + k*dy_kstride + l] * x[x_off[v] + offs[j] + l]
 template <class T>
-struct WgradTile {
+struct WgradPixelTile {
   const T* dy;           // grad_output plane of output channel 0 of the tile
   const T* x;            // (padded) input of input channel 0 of the group
   const int64_t* dy_off; // (nvec,) first element of each vector in dy
   const int64_t* x_off;  // (nvec,) first element of each vector in x
-  const int* lanes;      // (nvec,)
-  const int64_t* offs;   // (JB,) offset of each (channel, tap) pair: c*x_cstride + taps[t]
+  const int* lanes;      // (nvec,) valid lanes per vector, the full vectors first
+  const int64_t* offs;   // (JB,) offset of each (channel, tap) pair: c*x_cstride + tap offset
   int64_t nvec, dy_kstride, ldw;
   T* dw;                 // (KB, ldw) slice of the weight gradient
 };
 
+// Weight gradient, Kg >= L: one tile of KV vectors of output channels (lanes along k) x JB
+// (channel, tap) pairs, reduced over the pixels of a few row segments:
+//   dwt[j*ldw + v*L + l] += sum_{segments s, q<len[s]} x[seg_x[s] + offs[j] + q] * dyt[seg_d[s] + q*ldt + v*L + l]
+// dyt holds grad_output transposed to (pixel, channel), its channels padded with zeros to L.
+template <class T>
+struct WgradChannelTile {
+  const T* dyt;          // (pixels, ldt) transposed grad_output, at the tile's first channel
+  const T* x;            // (padded) input of input channel 0 of the group
+  const int64_t* offs;   // (JB,) offset of each (channel, tap) pair
+  const int64_t* seg_x;  // (nseg,) x offset of each segment's first pixel
+  const int64_t* seg_d;  // (nseg,) dyt offset of each segment's first pixel
+  const int64_t* seg_len;// (nseg,) pixels per segment
+  int64_t nseg, ldt, ldw;
+  T* dwt;                // (JB, ldw) transposed weight gradient, at the tile's first channel
+};
+
 template <class T>
 struct ConvKernels {
-  static constexpr int kMaxKB = 8, kMaxNV = 8;
-  int lanes;   // elements per vector
-  int kb, nv;  // forward tile used for full blocks; tails use smaller entries
-  int wkb, wjb;
-  void (*tile[kMaxKB][kMaxNV][2])(const ConvTile<T>&);  // [KB-1][NV-1][masked]
-  void (*wgrad[kMaxKB][kMaxNV])(const WgradTile<T>&);   // [KB-1][JB-1]
+  static constexpr int kMax = 12;
+  int lanes;     // elements per vector
+  int kb, nv;    // forward tile for full blocks; tails use smaller entries
+  int pkb, pjb;  // weight-gradient tile, lanes along pixels
+  int ckv, cjb;  // weight-gradient tile, lanes along output channels
+  void (*tile[kMax][kMax][2])(const ConvTile<T>&);                // [KB-1][NV-1][masked]
+  void (*wgrad_pixel[kMax][kMax])(const WgradPixelTile<T>&);      // [KB-1][JB-1]
+  void (*wgrad_channel[kMax][kMax])(const WgradChannelTile<T>&);  // [KV-1][JB-1]
+  void (*transpose)(T* out, int64_t ldo, const T* in, int64_t ldi);  // lanes x lanes block
 };
 
 struct ConvKernelSet {

@@ -5,8 +5,8 @@
 namespace fastseg::cpu {
 
 const ConvKernelSet& conv_kernels_portable() {
-  static const ConvKernelSet set{make_conv_kernels<simd::Portable<float>, 4, 3, 4, 3>(),
-                                 make_conv_kernels<simd::Portable<double>, 4, 3, 4, 3>()};
+  static const ConvKernelSet set{make_conv_kernels<simd::Portable<float>, 4, 3, 4, 3, 2, 4>(),
+                                 make_conv_kernels<simd::Portable<double>, 4, 3, 4, 3, 2, 4>()};
   return set;
 }
 

@@ -26,18 +26,15 @@ void conv_tile(const ConvTile<typename V::type>& a) {
     lanes[v] = a.lanes[v];
   }
   const T* w = a.w;
-  for (int64_t c = 0; c < a.channels; ++c) {
-    for (int64_t t = 0; t < a.ntaps; ++t, w += KB) {
-      const int64_t off = a.taps[t];
-      Vec xv[NV];
-      for (int v = 0; v < NV; ++v)
-        xv[v] = Masked ? V::load_partial(x[v] + off, lanes[v]) : V::load(x[v] + off);
-      for (int k = 0; k < KB; ++k) {
-        const Vec wk = V::set1(w[k]);
-        for (int v = 0; v < NV; ++v) acc[k][v] = V::fma(wk, xv[v], acc[k][v]);
-      }
+  for (int64_t i = 0; i < a.n; ++i, w += KB) {
+    const int64_t off = a.offs[i];
+    Vec xv[NV];
+    for (int v = 0; v < NV; ++v)
+      xv[v] = Masked ? V::load_partial(x[v] + off, lanes[v]) : V::load(x[v] + off);
+    for (int k = 0; k < KB; ++k) {
+      const Vec wk = V::set1(w[k]);
+      for (int v = 0; v < NV; ++v) acc[k][v] = V::fma(wk, xv[v], acc[k][v]);
     }
-    for (int v = 0; v < NV; ++v) x[v] += a.x_cstride;
   }
   for (int k = 0; k < KB; ++k)
     for (int v = 0; v < NV; ++v) {
@@ -48,7 +45,7 @@ void conv_tile(const ConvTile<typename V::type>& a) {
 }
 
 template <class V, int KB, int JB>
-void wgrad_tile(const WgradTile<typename V::type>& a) {
+void wgrad_pixel_tile(const WgradPixelTile<typename V::type>& a) {
   using T = typename V::type;
   using Vec = typename V::V;
   Vec acc[KB][JB];
@@ -56,49 +53,88 @@ void wgrad_tile(const WgradTile<typename V::type>& a) {
     for (int j = 0; j < JB; ++j) acc[k][j] = V::zero();
   int64_t offs[JB];
   for (int j = 0; j < JB; ++j) offs[j] = a.offs[j];
-  for (int64_t v = 0; v < a.nvec; ++v) {
+  // Full vectors come first in the list. Two loops, not one with a branch: with both load
+  // kinds in one loop body GCC spills every accumulator on each iteration.
+  int64_t v = 0;
+  for (; v < a.nvec && a.lanes[v] == V::lanes; ++v) {
+    const T* dy = a.dy + a.dy_off[v];
+    const T* x = a.x + a.x_off[v];
+    Vec d[KB];
+    for (int k = 0; k < KB; ++k) d[k] = V::load(dy + k * a.dy_kstride);
+    for (int j = 0; j < JB; ++j) {
+      const Vec xv = V::load(x + offs[j]);
+      for (int k = 0; k < KB; ++k) acc[k][j] = V::fma(d[k], xv, acc[k][j]);
+    }
+  }
+  for (; v < a.nvec; ++v) {
     const T* dy = a.dy + a.dy_off[v];
     const T* x = a.x + a.x_off[v];
     const int n = a.lanes[v];
     Vec d[KB];
-    if (n == V::lanes) {
-      for (int k = 0; k < KB; ++k) d[k] = V::load(dy + k * a.dy_kstride);
-      for (int j = 0; j < JB; ++j) {
-        const Vec xv = V::load(x + offs[j]);
-        for (int k = 0; k < KB; ++k) acc[k][j] = V::fma(d[k], xv, acc[k][j]);
-      }
-    } else {
-      for (int k = 0; k < KB; ++k) d[k] = V::load_partial(dy + k * a.dy_kstride, n);
-      for (int j = 0; j < JB; ++j) {
-        const Vec xv = V::load_partial(x + offs[j], n);
-        for (int k = 0; k < KB; ++k) acc[k][j] = V::fma(d[k], xv, acc[k][j]);
-      }
+    for (int k = 0; k < KB; ++k) d[k] = V::load_partial(dy + k * a.dy_kstride, n);
+    for (int j = 0; j < JB; ++j) {
+      const Vec xv = V::load_partial(x + offs[j], n);
+      for (int k = 0; k < KB; ++k) acc[k][j] = V::fma(d[k], xv, acc[k][j]);
     }
   }
   for (int k = 0; k < KB; ++k)
     for (int j = 0; j < JB; ++j) a.dw[k * a.ldw + j] += V::reduce_add(acc[k][j]);
 }
 
-// Fills a ConvKernels table with every tile shape up to (KB, NV) forward and (WKB, WJB) for the
-// weight gradient.
-template <class V, int KB, int NV, int WKB, int WJB>
+template <class V, int KV, int JB>
+void wgrad_channel_tile(const WgradChannelTile<typename V::type>& a) {
+  using T = typename V::type;
+  using Vec = typename V::V;
+  Vec acc[KV][JB];
+  for (int v = 0; v < KV; ++v)
+    for (int j = 0; j < JB; ++j) acc[v][j] = V::zero();
+  for (int64_t s = 0; s < a.nseg; ++s) {
+    const T* x[JB];
+    for (int j = 0; j < JB; ++j) x[j] = a.x + a.seg_x[s] + a.offs[j];
+    const T* d = a.dyt + a.seg_d[s];
+    for (int64_t q = 0; q < a.seg_len[s]; ++q, d += a.ldt) {
+      Vec dv[KV];
+      for (int v = 0; v < KV; ++v) dv[v] = V::load(d + v * V::lanes);
+      for (int j = 0; j < JB; ++j) {
+        const Vec xs = V::set1(x[j][q]);
+        for (int v = 0; v < KV; ++v) acc[v][j] = V::fma(dv[v], xs, acc[v][j]);
+      }
+    }
+  }
+  for (int j = 0; j < JB; ++j)
+    for (int v = 0; v < KV; ++v) {
+      T* out = a.dwt + j * a.ldw + v * V::lanes;
+      V::store(out, V::add(V::load(out), acc[v][j]));
+    }
+}
+
+// Fills a ConvKernels table with every tile shape up to the given ones: forward (KB, NV),
+// weight gradient with lanes along pixels (PKB, PJB) and along output channels (CKV, CJB).
+template <class V, int KB, int NV, int PKB, int PJB, int CKV, int CJB>
 ConvKernels<typename V::type> make_conv_kernels() {
   using T = typename V::type;
-  static_assert(KB <= ConvKernels<T>::kMaxKB && NV <= ConvKernels<T>::kMaxNV);
-  static_assert(WKB <= ConvKernels<T>::kMaxKB && WJB <= ConvKernels<T>::kMaxNV);
+  constexpr int kMax = ConvKernels<T>::kMax;
+  static_assert(KB <= kMax && NV <= kMax && PKB <= kMax && PJB <= kMax && CKV <= kMax &&
+                CJB <= kMax);
   ConvKernels<T> t{};
   t.lanes = V::lanes;
   t.kb = KB;
   t.nv = NV;
-  t.wkb = WKB;
-  t.wjb = WJB;
+  t.pkb = PKB;
+  t.pjb = PJB;
+  t.ckv = CKV;
+  t.cjb = CJB;
+  t.transpose = &V::transpose;
   [&]<int... I>(std::integer_sequence<int, I...>) {
     ((t.tile[I / NV][I % NV][0] = &conv_tile<V, I / NV + 1, I % NV + 1, false>,
       t.tile[I / NV][I % NV][1] = &conv_tile<V, I / NV + 1, I % NV + 1, true>), ...);
   }(std::make_integer_sequence<int, KB * NV>{});
   [&]<int... I>(std::integer_sequence<int, I...>) {
-    ((t.wgrad[I / WJB][I % WJB] = &wgrad_tile<V, I / WJB + 1, I % WJB + 1>), ...);
-  }(std::make_integer_sequence<int, WKB * WJB>{});
+    ((t.wgrad_pixel[I / PJB][I % PJB] = &wgrad_pixel_tile<V, I / PJB + 1, I % PJB + 1>), ...);
+  }(std::make_integer_sequence<int, PKB * PJB>{});
+  [&]<int... I>(std::integer_sequence<int, I...>) {
+    ((t.wgrad_channel[I / CJB][I % CJB] = &wgrad_channel_tile<V, I / CJB + 1, I % CJB + 1>), ...);
+  }(std::make_integer_sequence<int, CKV * CJB>{});
   return t;
 }
 

@@ -39,6 +39,11 @@ struct Portable {
   static V fma(V a, V b, V c) { for (int i = 0; i < lanes; ++i) c.v[i] += a.v[i] * b.v[i]; return c; }
   static V add(V a, V b) { for (int i = 0; i < lanes; ++i) a.v[i] += b.v[i]; return a; }
   static T reduce_add(V a) { T s = 0; for (int i = 0; i < lanes; ++i) s += a.v[i]; return s; }
+  // out[i*ldo + k] = in[k*ldi + i] for a lanes x lanes block.
+  static void transpose(T* out, int64_t ldo, const T* in, int64_t ldi) {
+    for (int k = 0; k < lanes; ++k)
+      for (int i = 0; i < lanes; ++i) out[i * ldo + k] = in[k * ldi + i];
+  }
 };
 
 #if defined(__AVX2__) && defined(__FMA__)
@@ -66,6 +71,28 @@ struct Avx2<float> {
     s = _mm_add_ss(s, _mm_movehdup_ps(s));
     return _mm_cvtss_f32(s);
   }
+  // out[i*ldo + k] = in[k*ldi + i] for an 8 x 8 block: after unpacking, b[4i + c] holds in its
+  // 128-bit lane L column 4L + c of rows 4i..4i+3.
+  static void transpose(float* out, int64_t ldo, const float* in, int64_t ldi) {
+    V r[8], a[8], b[8];
+    for (int k = 0; k < 8; ++k) r[k] = load(in + k * ldi);
+    for (int i = 0; i < 4; ++i) {
+      a[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+      a[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 2; ++i) {
+      const __m256d a0 = _mm256_castps_pd(a[4 * i]), a1 = _mm256_castps_pd(a[4 * i + 1]);
+      const __m256d a2 = _mm256_castps_pd(a[4 * i + 2]), a3 = _mm256_castps_pd(a[4 * i + 3]);
+      b[4 * i + 0] = _mm256_castpd_ps(_mm256_unpacklo_pd(a0, a2));
+      b[4 * i + 1] = _mm256_castpd_ps(_mm256_unpackhi_pd(a0, a2));
+      b[4 * i + 2] = _mm256_castpd_ps(_mm256_unpacklo_pd(a1, a3));
+      b[4 * i + 3] = _mm256_castpd_ps(_mm256_unpackhi_pd(a1, a3));
+    }
+    for (int c = 0; c < 4; ++c) {
+      store(out + c * ldo, _mm256_permute2f128_ps(b[c], b[4 + c], 0x20));
+      store(out + (4 + c) * ldo, _mm256_permute2f128_ps(b[c], b[4 + c], 0x31));
+    }
+  }
 };
 
 template <>
@@ -88,6 +115,19 @@ struct Avx2<double> {
     __m128d s = _mm_add_pd(_mm256_castpd256_pd128(a), _mm256_extractf128_pd(a, 1));
     return _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)));
   }
+  // 4 x 4 block: a[2i + c] holds in its 128-bit lane L column 2L + c of rows 2i, 2i+1.
+  static void transpose(double* out, int64_t ldo, const double* in, int64_t ldi) {
+    V r[4], a[4];
+    for (int k = 0; k < 4; ++k) r[k] = load(in + k * ldi);
+    for (int i = 0; i < 2; ++i) {
+      a[2 * i] = _mm256_unpacklo_pd(r[2 * i], r[2 * i + 1]);
+      a[2 * i + 1] = _mm256_unpackhi_pd(r[2 * i], r[2 * i + 1]);
+    }
+    for (int c = 0; c < 2; ++c) {
+      store(out + c * ldo, _mm256_permute2f128_pd(a[c], a[2 + c], 0x20));
+      store(out + (2 + c) * ldo, _mm256_permute2f128_pd(a[c], a[2 + c], 0x31));
+    }
+  }
 };
 #endif
 
@@ -109,6 +149,32 @@ struct Avx512<float> {
   static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
   static V add(V a, V b) { return _mm512_add_ps(a, b); }
   static float reduce_add(V a) { return _mm512_reduce_add_ps(a); }
+  // 16 x 16 block: after unpacking, b[4i + c] holds in its 128-bit lane L column 4L + c of rows
+  // 4i..4i+3; two rounds of 128-bit lane shuffles gather lane L of b[c], b[4+c], b[8+c], b[12+c].
+  static void transpose(float* out, int64_t ldo, const float* in, int64_t ldi) {
+    V r[16], a[16], b[16];
+    for (int k = 0; k < 16; ++k) r[k] = load(in + k * ldi);
+    for (int i = 0; i < 8; ++i) {
+      a[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+      a[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 4; ++i) {
+      const __m512d a0 = _mm512_castps_pd(a[4 * i]), a1 = _mm512_castps_pd(a[4 * i + 1]);
+      const __m512d a2 = _mm512_castps_pd(a[4 * i + 2]), a3 = _mm512_castps_pd(a[4 * i + 3]);
+      b[4 * i + 0] = _mm512_castpd_ps(_mm512_unpacklo_pd(a0, a2));
+      b[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a0, a2));
+      b[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(a1, a3));
+      b[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(a1, a3));
+    }
+    for (int c = 0; c < 4; ++c) {
+      const V p = _mm512_shuffle_f32x4(b[c], b[4 + c], 0x44), q = _mm512_shuffle_f32x4(b[c], b[4 + c], 0xEE);
+      const V u = _mm512_shuffle_f32x4(b[8 + c], b[12 + c], 0x44), w = _mm512_shuffle_f32x4(b[8 + c], b[12 + c], 0xEE);
+      store(out + (0 + c) * ldo, _mm512_shuffle_f32x4(p, u, 0x88));
+      store(out + (4 + c) * ldo, _mm512_shuffle_f32x4(p, u, 0xDD));
+      store(out + (8 + c) * ldo, _mm512_shuffle_f32x4(q, w, 0x88));
+      store(out + (12 + c) * ldo, _mm512_shuffle_f32x4(q, w, 0xDD));
+    }
+  }
 };
 
 template <>
@@ -126,6 +192,23 @@ struct Avx512<double> {
   static V fma(V a, V b, V c) { return _mm512_fmadd_pd(a, b, c); }
   static V add(V a, V b) { return _mm512_add_pd(a, b); }
   static double reduce_add(V a) { return _mm512_reduce_add_pd(a); }
+  // 8 x 8 block: a[2i + c] holds in its 128-bit lane L column 2L + c of rows 2i, 2i+1.
+  static void transpose(double* out, int64_t ldo, const double* in, int64_t ldi) {
+    V r[8], a[8];
+    for (int k = 0; k < 8; ++k) r[k] = load(in + k * ldi);
+    for (int i = 0; i < 4; ++i) {
+      a[2 * i] = _mm512_unpacklo_pd(r[2 * i], r[2 * i + 1]);
+      a[2 * i + 1] = _mm512_unpackhi_pd(r[2 * i], r[2 * i + 1]);
+    }
+    for (int c = 0; c < 2; ++c) {
+      const V p = _mm512_shuffle_f64x2(a[c], a[2 + c], 0x44), q = _mm512_shuffle_f64x2(a[c], a[2 + c], 0xEE);
+      const V u = _mm512_shuffle_f64x2(a[4 + c], a[6 + c], 0x44), w = _mm512_shuffle_f64x2(a[4 + c], a[6 + c], 0xEE);
+      store(out + (0 + c) * ldo, _mm512_shuffle_f64x2(p, u, 0x88));
+      store(out + (2 + c) * ldo, _mm512_shuffle_f64x2(p, u, 0xDD));
+      store(out + (4 + c) * ldo, _mm512_shuffle_f64x2(q, w, 0x88));
+      store(out + (6 + c) * ldo, _mm512_shuffle_f64x2(q, w, 0xDD));
+    }
+  }
 };
 #endif
 

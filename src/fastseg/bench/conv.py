@@ -13,6 +13,22 @@ LAYERS = [(1, 3, 64, 256, 3), (1, 64, 64, 256, 3), (1, 128, 128, 128, 3), (4, 64
           (1, 256, 256, 64, 3), (1, 512, 512, 32, 3), (1, 64, 2, 256, 1)]
 
 
+def torch_layer_step(torch, op, x, w, b, dy, backward, **kwargs):
+    """A callable running torch's op(x, w, b, **kwargs), with `backward` also the gradients of
+    x, w and b for grad_output dy."""
+    xt, wt, bt, dyt = (torch.from_numpy(a) for a in (x, w, b, dy))
+    for t in (xt, wt, bt):
+        t.requires_grad_(backward)
+
+    def step():
+        if not backward:
+            with torch.no_grad():
+                return op(xt, wt, bt, **kwargs)
+        return torch.autograd.grad(op(xt, wt, bt, **kwargs), (xt, wt, bt), dyt)
+
+    return step
+
+
 def _layer_setup(n, c, k, size, kernel, backward):
     def setup(peers):
         rng = np.random.default_rng(0)
@@ -33,19 +49,8 @@ def _layer_setup(n, c, k, size, kernel, backward):
         impls = {"fastseg": fastseg_step}
         torch = optional_import("torch", peers)
         if torch is not None:
-            xt, wt, bt, dyt = (torch.from_numpy(a) for a in (x, w, b, dy))
-            xt.requires_grad_(backward)
-            wt.requires_grad_(backward)
-            bt.requires_grad_(backward)
-
-            def torch_step():
-                if not backward:
-                    with torch.no_grad():
-                        return torch.nn.functional.conv2d(xt, wt, bt, padding=pad)
-                y = torch.nn.functional.conv2d(xt, wt, bt, padding=pad)
-                return torch.autograd.grad(y, (xt, wt, bt), dyt)
-
-            impls["torch"] = torch_step
+            impls["torch"] = torch_layer_step(torch, torch.nn.functional.conv2d, x, w, b, dy,
+                                              backward, padding=pad)
         return impls
 
     return setup

@@ -45,10 +45,7 @@ def conv_geometry(x_shape, w_shape, stride, padding, dilation, groups, mode: str
     """
     n, c, *size = x_shape
     k, cg, *kernel = w_shape
-    if any(v == 0 for v in (c, *size)):
-        raise ValueError(f"input: expected non-zero channel and spatial sizes, got shape {tuple(x_shape)}")
-    if any(v == 0 for v in w_shape):
-        raise ValueError(f"weight: expected non-zero sizes, got shape {tuple(w_shape)}")
+    nonzero_sizes(x_shape, w_shape)
     groups = integer(groups, "groups", 1)
     if c % groups or k % groups:
         raise ValueError(f"groups: input channels ({c}) and output channels ({k}) must be "
@@ -84,12 +81,29 @@ def conv_geometry(x_shape, w_shape, stride, padding, dilation, groups, mode: str
         raise ValueError(f"input: padded size {tuple(s + b + a for s, b, a in zip(size, before, after))} "
                          f"is smaller than the dilated kernel "
                          f"{tuple(d * (r - 1) + 1 for d, r in zip(dilation, kernel))}")
-    if dims == 1:  # as conv2d of height 1
-        return ConvGeometry((n, c, 1, size[0]), (k, cg, 1, kernel[0]), (n, k, 1, out[0]),
-                            (1, stride[0]), (0, before[0], 0, after[0]), (1, dilation[0]),
-                            groups, mode_index)
-    return ConvGeometry((n, c, *size), (k, cg, *kernel), (n, k, *out), stride,
-                        (before[0], before[1], after[0], after[1]), dilation, groups, mode_index)
+    return geometry_2d((n, c, *size), (k, cg, *kernel), (n, k, *out), stride, before, after,
+                       dilation, groups, mode_index)
+
+
+def nonzero_sizes(x_shape, w_shape) -> None:
+    """Rejects zero channel, spatial or kernel sizes (a zero batch is fine)."""
+    if any(v == 0 for v in x_shape[1:]):
+        raise ValueError(f"input: expected non-zero channel and spatial sizes, got shape {tuple(x_shape)}")
+    if any(v == 0 for v in w_shape):
+        raise ValueError(f"weight: expected non-zero sizes, got shape {tuple(w_shape)}")
+
+
+def geometry_2d(x_shape, w_shape, y_shape, stride, before, after, dilation, groups,
+                mode: int) -> ConvGeometry:
+    """The ConvGeometry of checked conv1d or conv2d shapes and arguments (per spatial axis);
+    conv1d is the conv2d of height 1."""
+    if len(x_shape) == 3:
+        return ConvGeometry((x_shape[0], x_shape[1], 1, x_shape[2]),
+                            (w_shape[0], w_shape[1], 1, w_shape[2]),
+                            (y_shape[0], y_shape[1], 1, y_shape[2]), (1, stride[0]),
+                            (0, before[0], 0, after[0]), (1, dilation[0]), groups, mode)
+    return ConvGeometry(tuple(x_shape), tuple(w_shape), tuple(y_shape), tuple(stride),
+                        (before[0], before[1], after[0], after[1]), tuple(dilation), groups, mode)
 
 
 def _batched(x: np.ndarray, dims: int) -> tuple[np.ndarray, bool]:
@@ -131,13 +145,15 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
     return _conv(input, weight, bias, stride, padding, dilation, groups, padding_mode, out, 1)
 
 
-def _grad_output(grad_output, g: ConvGeometry, dims: int, like: np.ndarray) -> np.ndarray:
+def _grad_output(grad_output, shape_2d, dims: int, like: np.ndarray, like_name: str) -> np.ndarray:
+    """grad_output checked against the conv{dims}d shape of `shape_2d` and the dtype of `like`,
+    reshaped to `shape_2d`."""
     dy = float_array(grad_output, "grad_output", (dims + 2,))
-    same_dtype(like, "weight" if like.ndim == dims + 2 else "input", grad_output=dy)
-    expected = g.y_shape[:2] + g.y_shape[4 - dims:]
+    same_dtype(like, like_name, grad_output=dy)
+    expected = tuple(shape_2d[:2]) + tuple(shape_2d[4 - dims:])
     if dy.shape != expected:
         raise ValueError(f"grad_output: expected shape {expected}, got {dy.shape}")
-    return dy.reshape(g.y_shape)
+    return dy.reshape(shape_2d)
 
 
 def _conv_input(input_shape, weight, grad_output, stride, padding, dilation, groups,
@@ -145,7 +161,7 @@ def _conv_input(input_shape, weight, grad_output, stride, padding, dilation, gro
     w = float_array(weight, "weight", (dims + 2,))
     shape = shape_tuple(input_shape, "input_size", dims + 2)
     g = conv_geometry(shape, w.shape, stride, padding, dilation, groups, padding_mode, dims)
-    dy = _grad_output(grad_output, g, dims, w)
+    dy = _grad_output(grad_output, g.y_shape, dims, w, "weight")
     dx = new_array(g.x_shape, w.dtype)
     if shape[0]:
         _C.conv2d_backward_input(dx, dy, w.reshape(g.w_shape), None, g.native())
@@ -157,7 +173,7 @@ def _conv_weight(input, weight_shape, grad_output, stride, padding, dilation, gr
     x = float_array(input, "input", (dims + 2,))
     shape = shape_tuple(weight_shape, "weight_size", dims + 2)
     g = conv_geometry(x.shape, shape, stride, padding, dilation, groups, padding_mode, dims)
-    dy = _grad_output(grad_output, g, dims, x)
+    dy = _grad_output(grad_output, g.y_shape, dims, x, "input")
     dw = np.zeros(g.w_shape, x.dtype)
     _C.conv2d_backward_weight(dw, x.reshape(g.x_shape), dy, g.native())
     return dw.reshape(shape)

@@ -1,0 +1,242 @@
+// Gram matrices on the CPU, on the convolution micro-kernels (conv2d_kernels.h), no GEMM of
+// their own:
+//   forward   G[j, i] = sum_p F[j, p] F[i, p] is the weight-gradient tile with lanes along output
+//             channels (wgrad_channel: x = rows j of F, dyt = F transposed, lanes along i); only
+//             the tiles that reach the triangle i >= j run (about half the FLOPs), then the
+//             triangle is scaled and mirrored: G is exactly symmetric.
+//   backward  dF = S F with S = scale * (dG + dG^T): the forward convolution tile, as a 1x1
+//             convolution of F with weight S.
+//
+// Gradient rule: parameter gradients accumulate (+=), activation gradients overwrite (=).
+//
+// Cache blocking: the columns p are cut into chunks; a chunk of the rows of F is copied into a
+// zero-padded panel (C x stride) that the tiles read (and, forward, transposed into a second
+// one). Threads take contiguous ranges of independent items and pack their own panels. Extra
+// memory: the panels of each thread, and N x C x C: the padded accumulator Gt (forward) or the
+// packed S (backward). Each forward tile adds its chunks in order and each backward element is
+// one tile's sum, so results do not depend on the number of threads.
+#include "cpu/gram.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "common/math.h"
+#include "common/parallel.h"
+#include "cpu/conv2d_kernels.h"
+
+namespace fastseg::cpu {
+
+namespace {
+
+// Cache budgets (measured on a 48 KB L1 / 2 MB L2 core, see benchmarks/NOTES-transpose-gram.md):
+constexpr int64_t kStripBytes = 16 << 10;   // forward: the rows of a tile strip, in L1
+constexpr int64_t kPanelBytes = 512 << 10;  // backward: the whole panel, in L2
+
+// The columns of F (C, HW) in chunks, each packed into a panel (C, stride).
+template <class T>
+struct Panel {
+  int L;
+  int64_t C, HW;
+  int64_t chunk;   // columns per chunk, a multiple of L
+  int64_t stride;  // chunk + L: off the powers of two (chunk often is one), so that the rows
+                   // of the panel do not all fall into the same cache sets
+
+  // Chunks of about `bytes` / (rows * element size) columns.
+  Panel(int lanes, int64_t c, int64_t hw, int64_t bytes, int64_t rows)
+      : L(lanes), C(c), HW(hw) {
+    const int64_t fit = bytes / (rows * int64_t(sizeof(T))) / L * L;
+    chunk = std::min(round_up(HW, L), std::clamp<int64_t>(fit, 4 * L, 256 * L));
+    stride = chunk + L;
+  }
+  int64_t size() const { return C * stride; }
+  int64_t chunks() const { return ceil_div(HW, chunk); }
+
+  // Rows [0, rows) of the panel = columns [p0, p0 + len) of fn, zero-padded to whole vectors.
+  void pack(T* panel, const T* fn, int64_t rows, int64_t p0, int64_t len) const {
+    for (int64_t c = 0; c < rows; ++c) {
+      T* dst = panel + c * stride;
+      std::memcpy(dst, fn + c * HW + p0, len * sizeof(T));
+      std::fill(dst + len, dst + round_up(len, L), T(0));
+    }
+  }
+};
+
+// Items [begin, end) of thread tid out of nth: contiguous ranges, as even as possible.
+void thread_range(int64_t items, int tid, int nth, int64_t* begin, int64_t* end) {
+  *begin = items * tid / nth;
+  *end = items * (tid + 1) / nth;
+}
+
+// The forward pass of one sample on the weight-gradient tile with lanes along output channels
+// (no horizontal sums): rows j of G in strips of cjb, columns i in blocks of up to ckv vectors,
+//   Gt[j, i] += sum_q panel[j, q] * panel_t[q, i],
+// only the blocks with some i >= j (the triangle and a sliver below it). Gt (C, Cpad) is a
+// padded copy of G, since the tile writes whole vectors; finish() scales and mirrors it into G.
+// Strips outer, blocks inner: a strip's cjb rows of the panel stay in L1 while the transposed
+// panel streams from L2.
+template <class T>
+struct Triangle {
+  const ConvKernels<T>& ks;
+  const Panel<T>& pl;
+  int64_t Cpad, ldt;          // channels padded to whole vectors; row stride of panel_t
+  std::vector<int64_t> tiles; // (j0, i0, vectors) of each tile
+  std::vector<int64_t> rows;  // (C,) offset of each panel row
+
+  Triangle(const ConvKernels<T>& k, const Panel<T>& p) : ks(k), pl(p) {
+    const int L = pl.L;
+    Cpad = round_up(pl.C, L);
+    ldt = Cpad * int64_t(sizeof(T)) % 1024 ? Cpad : Cpad + L;  // rows apart in cache sets
+    for (int64_t j0 = 0; j0 < pl.C; j0 += ks.cjb)
+      for (int64_t i0 = j0 / L * L; i0 < Cpad; i0 += ks.ckv * L) {
+        tiles.push_back(j0);
+        tiles.push_back(i0);
+        tiles.push_back(std::min<int64_t>(ks.ckv, (Cpad - i0) / L));
+      }
+    rows.resize(pl.C);
+    for (int64_t c = 0; c < pl.C; ++c) rows[c] = c * pl.stride;
+  }
+  int64_t size() const { return int64_t(tiles.size()) / 3; }
+  int64_t panels_size() const { return Cpad * pl.stride + pl.chunk * ldt; }
+
+  // Tiles [t0, t1) of fn (C, HW) added into gt (C, Cpad), chunk after chunk. `panels` holds the
+  // panel (Cpad, stride) and its transpose (chunk, ldt).
+  void run(T* gt, const T* fn, T* panels, int64_t t0, int64_t t1) const {
+    const int L = pl.L;
+    T* panel = panels;
+    T* panel_t = panels + Cpad * pl.stride;
+    std::fill(panel + pl.C * pl.stride, panel + Cpad * pl.stride, T(0));  // padding channels
+    const int64_t zero = 0;
+    for (int64_t p0 = 0; p0 < pl.HW; p0 += pl.chunk) {
+      const int64_t len = std::min(pl.chunk, pl.HW - p0);
+      pl.pack(panel, fn, pl.C, p0, len);
+      for (int64_t q0 = 0; q0 < len; q0 += L)
+        for (int64_t c0 = 0; c0 < Cpad; c0 += L)
+          ks.transpose(panel_t + q0 * ldt + c0, ldt, panel + c0 * pl.stride + q0, pl.stride);
+      for (int64_t t = t0; t < t1; ++t) {
+        const int64_t j0 = tiles[3 * t], i0 = tiles[3 * t + 1];
+        const int kv = int(tiles[3 * t + 2]), jb = int(std::min<int64_t>(ks.cjb, pl.C - j0));
+        WgradChannelTile<T> a{panel_t + i0, panel, rows.data() + j0, &zero, &zero, &len, 1,
+                              ldt, Cpad, gt + j0 * Cpad + i0};
+        ks.wgrad_channel[kv - 1][jb - 1](a);
+      }
+    }
+  }
+
+  // Row j of g (C, C) from row j of gt: the part i >= j, scaled, and its mirror in column j.
+  // Rows write disjoint elements, so rows may run in parallel.
+  void finish(T* g, const T* gt, int64_t j, T scale) const {
+    for (int64_t i = j; i < pl.C; ++i) g[j * pl.C + i] = g[i * pl.C + j] = gt[j * Cpad + i] * scale;
+  }
+};
+
+}  // namespace
+
+template <class T>
+void gram_forward(T* g, const T* f, int64_t N, int64_t C, int64_t H, int64_t W, T scale) {
+  if (N == 0) return;
+  const ConvKernels<T>& ks = conv_kernels<T>();
+  const Panel<T> pl(ks.lanes, C, H * W, kStripBytes, std::min<int64_t>(ks.cjb, C));
+  const Triangle<T> tri(ks, pl);
+  const int64_t ntiles = tri.size(), items = N * ntiles, gt_size = C * tri.Cpad;
+  const int nt = num_threads();
+  std::vector<T> gt(N * gt_size, T(0)), panels(nt * tri.panels_size());
+
+  // Each thread takes a contiguous range of the (sample, tile) items and packs its own panels:
+  // no barrier until the triangles are complete (barriers are costly on busy, shared cores).
+#pragma omp parallel num_threads(nt)
+  {
+    const int tid = omp_get_thread_num();
+    int64_t begin, end;
+    thread_range(items, tid, omp_get_num_threads(), &begin, &end);
+    for (int64_t n = begin / ntiles; n * ntiles < end; ++n)
+      tri.run(gt.data() + n * gt_size, f + n * C * pl.HW, panels.data() + tid * tri.panels_size(),
+              std::max<int64_t>(begin - n * ntiles, 0), std::min(end - n * ntiles, ntiles));
+#pragma omp barrier
+    // Blocks of 16 rows: the column writes of different threads stay on different cache lines.
+#pragma omp for schedule(static, 16)
+    for (int64_t r = 0; r < N * C; ++r)
+      tri.finish(g + r / C * C * C, gt.data() + r / C * gt_size, r % C, scale);
+  }
+}
+
+template <class T>
+void gram_backward_input(T* df, const T* f, const T* dg, int64_t N, int64_t C, int64_t H,
+                         int64_t W, T scale) {
+  if (N == 0) return;
+  const ConvKernels<T>& ks = conv_kernels<T>();
+  const int L = ks.lanes;
+  const Panel<T> pl(L, C, H * W, kPanelBytes, C);
+  const int64_t HW = pl.HW, kblocks = ceil_div(C, ks.kb), nchunks = pl.chunks();
+  const int64_t items = N * nchunks * kblocks;
+  // The 1x1 convolution reads the panel: pair c (channel c, the only tap) is row c.
+  std::vector<int64_t> offs(C);
+  for (int64_t c = 0; c < C; ++c) offs[c] = c * pl.stride;
+  // S = scale * (dG + dG^T) per sample, packed as conv2d_forward packs weights: per block of kb
+  // output rows starting at k0, (C, kb) at offset k0 * C.
+  std::vector<T> sp(N * C * C);
+  const int nt = num_threads();
+  std::vector<T> panels(nt * pl.size());
+
+#pragma omp parallel num_threads(nt)
+  {
+#pragma omp for schedule(static)
+    for (int64_t r = 0; r < N * C; ++r) {
+      const int64_t n = r / C, k = r % C, k0 = k / ks.kb * ks.kb;
+      const int64_t kb = std::min<int64_t>(ks.kb, C - k0);
+      const T* dgn = dg + n * C * C;
+      T* dst = sp.data() + n * C * C + k0 * C + (k - k0);
+      for (int64_t c = 0; c < C; ++c) dst[c * kb] = scale * (dgn[k * C + c] + dgn[c * C + k]);
+    }
+    // Items (sample, chunk, block of kb rows of dF), chunk-major: a thread packs each chunk of
+    // its range once.
+    const int tid = omp_get_thread_num();
+    T* panel = panels.data() + tid * pl.size();
+    const T* xp[ConvKernels<T>::kMax];
+    T* yp[ConvKernels<T>::kMax];
+    int ln[ConvKernels<T>::kMax];
+    int64_t begin, end, packed = -1;
+    thread_range(items, tid, omp_get_num_threads(), &begin, &end);
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t sc = item / kblocks, n = sc / nchunks, p0 = sc % nchunks * pl.chunk;
+      const int64_t len = std::min(pl.chunk, HW - p0);
+      if (sc != packed) {
+        pl.pack(panel, f + n * C * HW, C, p0, len);
+        packed = sc;
+      }
+      const int64_t k0 = item % kblocks * ks.kb;
+      const int kb = int(std::min<int64_t>(ks.kb, C - k0));
+      T* y = df + (n * C + k0) * HW + p0;
+      const ConvTile<T> a{sp.data() + n * C * C + k0 * C, offs.data(), C, HW, nullptr, xp, yp, ln};
+      // Full vectors in groups of nv, then the partial one with masked loads and stores.
+      const int64_t full = len / L;
+      for (int64_t v = 0; v < full; v += ks.nv) {
+        const int nv = int(std::min<int64_t>(ks.nv, full - v));
+        for (int u = 0; u < nv; ++u) {
+          xp[u] = panel + (v + u) * L;
+          yp[u] = y + (v + u) * L;
+          ln[u] = L;
+        }
+        ks.tile[kb - 1][nv - 1][0](a);
+      }
+      if (len > full * L) {
+        xp[0] = panel + full * L;
+        yp[0] = y + full * L;
+        ln[0] = int(len - full * L);
+        ks.tile[kb - 1][0][1](a);
+      }
+    }
+  }
+}
+
+template void gram_forward<float>(float*, const float*, int64_t, int64_t, int64_t, int64_t, float);
+template void gram_forward<double>(double*, const double*, int64_t, int64_t, int64_t, int64_t,
+                                   double);
+template void gram_backward_input<float>(float*, const float*, const float*, int64_t, int64_t,
+                                         int64_t, int64_t, float);
+template void gram_backward_input<double>(double*, const double*, const double*, int64_t,
+                                          int64_t, int64_t, int64_t, double);
+
+}  // namespace fastseg::cpu
