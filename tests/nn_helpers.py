@@ -15,6 +15,21 @@ TOL = {np.dtype(np.float32): 1e-4, np.dtype(np.float64): 1e-10}
 needs_torch = pytest.mark.skipif(torch is None, reason="PyTorch is not installed")
 
 
+@pytest.fixture
+def one_thread():
+    """For tiny models and finite differences: one thread avoids waking an OpenMP team per small
+    kernel, which costs far more than the work on shared cores. Results do not depend on it."""
+    previous = fastseg.get_num_threads()
+    fastseg.set_num_threads(1)
+    if torch is not None:
+        previous_torch = torch.get_num_threads()
+        torch.set_num_threads(1)
+    yield
+    fastseg.set_num_threads(previous)
+    if torch is not None:
+        torch.set_num_threads(previous_torch)
+
+
 def as_dtype(inputs: dict, dtype) -> dict:
     return {k: (v.astype(dtype) if np.asarray(v).dtype.kind == "f" else v) for k, v in inputs.items()}
 

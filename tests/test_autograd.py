@@ -10,7 +10,7 @@ import pytest
 import fastseg
 from fastseg.autograd import Function, GradcheckError, gradcheck, hessian, jacobian
 from helpers import torch
-from nn_helpers import compare_with_torch, needs_torch
+from nn_helpers import compare_with_torch
 
 
 def t64(rng, *shape, positive=False):
@@ -166,6 +166,16 @@ def test_leaf_gradients_never_alias(rng):
     (a + b).sum().backward()
     a.grad.data *= 5  # e.g. gradient clipping in place
     assert np.all(b.grad.data == 1)
+
+
+def test_boolean_mask_index_and_leaf_backward_copies(rng):
+    x = t64(rng, 3, 4)
+    mask = x.data > 0
+    assert gradcheck(lambda a: a[mask] * 2, [x])
+    dy = np.ones(x.shape)
+    x.backward(dy)
+    x.grad.data *= 3
+    assert np.all(dy == 1)  # the caller's gradient array is not the leaf's .grad
 
 
 def test_no_grad_detach_and_requires_grad_rules(rng):

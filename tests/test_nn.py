@@ -12,7 +12,7 @@ from fastseg import nn
 from fastseg.autograd import gradcheck
 from fastseg.nn import functional as F
 from helpers import torch
-from nn_helpers import compare_with_torch, needs_torch
+from nn_helpers import compare_with_torch, needs_torch, one_thread  # noqa: F401 (fixture)
 
 DTYPES = [np.float64, np.float32]
 
@@ -83,7 +83,7 @@ def test_conv1d_layer(mode, dtype, rng):
                  rng.standard_normal((2, 3, 11)), dtype, rng)
 
 
-def test_conv_symmetric_padding_gradcheck(rng):
+def test_conv_symmetric_padding_gradcheck(rng, one_thread):
     w, b = t64(rng.standard_normal((3, 2, 3, 3))), t64(rng.standard_normal(3))
     x = t64(rng.standard_normal((1, 2, 5, 4)))
     for mode in ("zeros", "reflect", "replicate", "circular", "symmetric"):
@@ -224,11 +224,18 @@ def test_max_pool_indices_and_unpool(dtype, rng):
         {"a": x}, dtype, rng)
     y, idx = nn.MaxPool2d(2, return_indices=True)(fastseg.tensor(x))
     assert idx.dtype == np.int64 and not idx.requires_grad
+
+
+@needs_kernel("max_unpool2d")
+def test_pooling_gradcheck(rng, one_thread):
+    x = rng.standard_normal((1, 2, 7, 6))
+    y, idx = F.max_pool2d(fastseg.tensor(x), 2, return_indices=True)
     assert gradcheck(lambda a: F.max_pool2d(a, 3, 2, 1), [t64(x)])
-    assert gradcheck(lambda a: F.avg_pool2d(a, 3, 2, 1), [t64(x)])
-    assert gradcheck(lambda a: F.interpolate(a, scale_factor=2, mode="bilinear", align_corners=False),
-                     [t64(x[:1, :1])])
-    assert gradcheck(lambda a: F.max_unpool2d(a, idx.data, 2), [t64(y.data)])
+    assert gradcheck(lambda a: F.avg_pool2d(a, 3, 2, 1, count_include_pad=False), [t64(x)])
+    for mode, align in (("bilinear", False), ("bilinear", True), ("nearest", None)):
+        assert gradcheck(lambda a: F.interpolate(a, scale_factor=2, mode=mode, align_corners=align),
+                         [t64(x[:, :1, :4, :3])])
+    assert gradcheck(lambda a: F.max_unpool2d(a, idx.data, 2, output_size=(7, 6)), [t64(y.data)])
 
 
 @needs_torch

@@ -37,25 +37,14 @@ def quadratic_problem(rng, dtype):
     return params, coeffs
 
 
-def run_fastseg(name, options, params, coeffs, steps, groups=False):
-    ps = [fastseg.tensor(p.copy(), requires_grad=True) for p in params]
+def run(lib, name, options, params, coeffs, steps, groups=False):
+    """`steps` steps of lib's optimizer `name` (lib: fastseg or torch) on the quadratic problem;
+    with `groups`, the first parameter in its own group at half the learning rate."""
+    optim_module = optim if lib is fastseg else torch.optim
+    ps = [lib.tensor(p.copy(), requires_grad=True) for p in params]
     arg = [{"params": ps[:1], "lr": options["lr"] * 0.5}, {"params": ps[1:]}] if groups else ps
-    opt = getattr(optim, name)(arg, **options)
-    losses = []
-    for _ in range(steps):
-        opt.zero_grad()
-        loss = sum(((a * p * p) + b * p).sum() for p, (a, b) in zip(ps, coeffs))
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
-    return ps, losses, opt
-
-
-def run_torch(name, options, params, coeffs, steps, groups=False):
-    ps = [torch.tensor(p.copy(), requires_grad=True) for p in params]
-    arg = [{"params": ps[:1], "lr": options["lr"] * 0.5}, {"params": ps[1:]}] if groups else ps
-    opt = getattr(torch.optim, name)(arg, **options)
-    cs = [(torch.tensor(a), torch.tensor(b)) for a, b in coeffs]
+    opt = getattr(optim_module, name)(arg, **options)
+    cs = [(lib.tensor(a), lib.tensor(b)) for a, b in coeffs]
     losses = []
     for _ in range(steps):
         opt.zero_grad()
@@ -74,8 +63,8 @@ def test_optimizer_matches_torch(name, options, dtype, rng):
     params, coeffs = quadratic_problem(rng, dtype)
     tol = 1e-10 if dtype == np.float64 else 1e-4
     for groups in (False, True):
-        ps, losses, opt = run_fastseg(name, options, params, coeffs, 6, groups)
-        pt, losses_t, opt_t = run_torch(name, options, params, coeffs, 6, groups)
+        ps, losses, opt = run(fastseg, name, options, params, coeffs, 6, groups)
+        pt, losses_t, opt_t = run(torch, name, options, params, coeffs, 6, groups)
         assert_close(losses, losses_t, tol, "losses")
         for i, (a, b) in enumerate(zip(ps, pt)):
             assert a.dtype == dtype
@@ -101,7 +90,7 @@ def test_optimizer_matches_torch(name, options, dtype, rng):
 
 def test_state_dict_round_trip_and_errors(rng):
     params, coeffs = quadratic_problem(rng, np.float64)
-    ps, _, opt = run_fastseg("Adam", dict(lr=0.01, amsgrad=True), params, coeffs, 3)
+    ps, _, opt = run(fastseg, "Adam", dict(lr=0.01, amsgrad=True), params, coeffs, 3)
     state = opt.state_dict()
     assert sorted(state["state"][0]) == ["exp_avg", "exp_avg_sq", "max_exp_avg_sq", "step"]
     assert state["state"][0]["step"] == 3 and state["param_groups"][0]["params"] == [0, 1, 2]

@@ -11,7 +11,7 @@ from fastseg import nn, optim
 from fastseg.autograd import gradcheck
 from fastseg.bench.unet import torch_unet
 from helpers import assert_close, torch
-from nn_helpers import needs_torch
+from nn_helpers import needs_torch, one_thread  # noqa: F401 (fixture)
 
 needs_kernels = pytest.mark.skipif(
     not all(hasattr(fastseg, k) for k in ("max_pool2d", "conv_transpose2d", "interpolate")),
@@ -19,18 +19,8 @@ needs_kernels = pytest.mark.skipif(
 
 
 @pytest.fixture(autouse=True)
-def one_thread():
-    """These models are tiny: one thread avoids waking an OpenMP team per small kernel (which
-    costs far more than the work on shared cores). Results do not depend on the thread count."""
-    previous = fastseg.get_num_threads()
-    fastseg.set_num_threads(1)
-    if torch is not None:
-        previous_torch = torch.get_num_threads()
-        torch.set_num_threads(1)
+def tiny_models_on_one_thread(one_thread):
     yield
-    fastseg.set_num_threads(previous)
-    if torch is not None:
-        torch.set_num_threads(previous_torch)
 
 
 def twin_unets(dtype, upsample="transpose", **kw):
@@ -97,6 +87,11 @@ STEP_OPTIMIZERS = [("SGD", dict(lr=0.05, momentum=0.9, nesterov=True, weight_dec
 def test_five_training_steps_match_torch(name, options, dtype, rng):
     fs, th = twin_unets(dtype)
     tol = 1e-10 if dtype == np.float64 else 1e-4
+    if name == "RMSprop" and dtype == np.float32:
+        # RMSprop's first steps are ~10 lr per element whatever the gradient's size, so the
+        # float32 rounding of a small gradient element (1e-2 of itself when it is 1e-4 of the
+        # largest) becomes that fraction of a full step; float64 checks the formulas at lr=1e-3.
+        options = dict(options, lr=1e-5)
     opt = getattr(optim, name)(fs.parameters(), **options)
     opt_t = getattr(torch.optim, name)(th.parameters(), **options)
     weight = np.array([0.5, 1.0, 2.0], dtype)

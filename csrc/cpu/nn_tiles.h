@@ -43,21 +43,33 @@ void scale_shift(T* y, const T* x, int64_t n, T scale, T shift) {
 
 // The output gradient that reaches the normalisation: dy, or dy masked by y > 0 when a ReLU
 // (output y) was fused after it.
+// Both loads are unconditional so that the select vectorises (a conditional load of dy[i]
+// cannot be if-converted, and a branch on random signs mispredicts half the time).
 template <class T, bool Relu>
 T masked(const T* dy, const T* y, int64_t i) {
-  if constexpr (Relu) return y[i] > T(0) ? dy[i] : T(0);
-  else return dy[i];
+  const T g = dy[i];
+  if constexpr (Relu) return y[i] > T(0) ? g : T(0);
+  else return g;
 }
+
+// Partial sums in T over blocks of kSumBlock elements (a T reduction vectorises with the ReLU
+// mask, a widening double one does not), accumulated in double across blocks.
+constexpr int64_t kSumBlock = 256;
 
 template <class T, bool Relu>
 void grad_sums(double* s1, double* s2, const T* dy, const T* y, const T* x, int64_t n, T mean) {
   double a = 0, b = 0;
-  const double mu = mean;
-#pragma omp simd reduction(+ : a, b)
-  for (int64_t i = 0; i < n; ++i) {
-    const double g = masked<T, Relu>(dy, y, i);
-    a += g;
-    b += g * (double(x[i]) - mu);
+  for (int64_t i0 = 0; i0 < n; i0 += kSumBlock) {
+    const int64_t end = n - i0 < kSumBlock ? n : i0 + kSumBlock;
+    T pa = 0, pb = 0;
+#pragma omp simd reduction(+ : pa, pb)
+    for (int64_t i = i0; i < end; ++i) {
+      const T g = masked<T, Relu>(dy, y, i);
+      pa += g;
+      pb += g * (x[i] - mean);
+    }
+    a += pa;
+    b += pb;
   }
   *s1 += a;
   *s2 += b;

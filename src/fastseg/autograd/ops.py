@@ -132,16 +132,24 @@ class PowScalar(Function):
         return grad * (e * a ** (e - 1)) if e != 2 else grad * (2 * a)
 
 
-class Exp(Function):
+class _FromOutput(Function):
+    """An elementwise op whose derivative is a function of its output: subclasses give
+    ``fn(x)`` and ``derivative(out)``; only the output is saved."""
+
     @staticmethod
     def forward(ctx, a):
-        out = array_module(a).exp(a)
+        out = ctx.fn(a)
         ctx.save_for_backward(out)
         return out
 
     @staticmethod
     def backward(ctx, grad):
-        return grad * ctx.saved_tensors[0]
+        return grad * ctx.derivative(ctx.saved_tensors[0])
+
+
+class Exp(_FromOutput):
+    fn = staticmethod(lambda a: array_module(a).exp(a))
+    derivative = staticmethod(lambda out: out)
 
 
 class Log(Function):
@@ -427,30 +435,14 @@ def sigmoid_array(a):
     return xp.where(a >= 0, 1 / (1 + e), e / (1 + e))
 
 
-class Sigmoid(Function):
-    @staticmethod
-    def forward(ctx, a):
-        out = sigmoid_array(a)
-        ctx.save_for_backward(out)
-        return out
-
-    @staticmethod
-    def backward(ctx, grad):
-        out = ctx.saved_tensors[0]
-        return grad * out * (1 - out)
+class Sigmoid(_FromOutput):
+    fn = staticmethod(sigmoid_array)
+    derivative = staticmethod(lambda out: out * (1 - out))
 
 
-class Tanh(Function):
-    @staticmethod
-    def forward(ctx, a):
-        out = array_module(a).tanh(a)
-        ctx.save_for_backward(out)
-        return out
-
-    @staticmethod
-    def backward(ctx, grad):
-        out = ctx.saved_tensors[0]
-        return grad * (1 - out * out)
+class Tanh(_FromOutput):
+    fn = staticmethod(lambda a: array_module(a).tanh(a))
+    derivative = staticmethod(lambda out: 1 - out * out)
 
 
 def log_softmax_array(a, axis: int):

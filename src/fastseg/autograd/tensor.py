@@ -106,8 +106,8 @@ class Tensor:
                 raise RuntimeError("grad can be implicitly created only for scalar outputs")
             g = xp.ones(self.shape, self.dtype)
         else:
-            g = xp.asarray(gradient.data if isinstance(gradient, Tensor) else gradient,
-                           dtype=self.dtype)
+            g = xp.array(gradient.data if isinstance(gradient, Tensor) else gradient,
+                         dtype=self.dtype)  # a copy: a leaf's .grad must not alias the caller's
             if g.shape != self.shape:
                 raise RuntimeError(f"gradient: expected shape {self.shape}, got {g.shape}")
         run_backward(self, g)

@@ -105,54 +105,40 @@ def _inputs():
     return x, t
 
 
-def _fastseg_model():
-    fastseg.manual_seed(0)
-    return fastseg.nn.UNet(**CONFIG)
-
-
-def fastseg_callables(train: bool):
-    model = _fastseg_model()
-    x, t = _inputs()
-    xt = fastseg.tensor(x)
+def _callables(model, x, t, adam, cross_entropy, no_grad, train: bool):
+    """The inference call (eval mode, no graph) or the training step (cross-entropy + Adam) of
+    `model` on a fixed batch; the library's pieces are passed in, so both sides run the same
+    code."""
     if not train:
         model.eval()
 
         def infer():
-            with fastseg.no_grad():
-                return model(xt)
+            with no_grad():
+                return model(x)
         return infer
-    opt = fastseg.optim.Adam(model.parameters(), lr=1e-3)
+    opt = adam(model.parameters(), lr=1e-3)
 
     def step():
         opt.zero_grad()
-        loss = fastseg.nn.functional.cross_entropy(model(xt), t)
+        loss = cross_entropy(model(x), t)
         loss.backward()
         opt.step()
         return loss
     return step
+
+
+def fastseg_callables(train: bool):
+    fastseg.manual_seed(0)
+    x, t = _inputs()
+    return _callables(fastseg.nn.UNet(**CONFIG), fastseg.tensor(x), t, fastseg.optim.Adam,
+                      fastseg.nn.functional.cross_entropy, fastseg.no_grad, train)
 
 
 def torch_callables(torch, train: bool):
     torch.manual_seed(0)
-    model = torch_unet(**CONFIG)
     x, t = _inputs()
-    xt, tt = torch.from_numpy(x), torch.from_numpy(t)
-    if not train:
-        model.eval()
-
-        def infer():
-            with torch.no_grad():
-                return model(xt)
-        return infer
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-
-    def step():
-        opt.zero_grad()
-        loss = torch.nn.functional.cross_entropy(model(xt), tt)
-        loss.backward()
-        opt.step()
-        return loss
-    return step
+    return _callables(torch_unet(**CONFIG), torch.from_numpy(x), torch.from_numpy(t),
+                      torch.optim.Adam, torch.nn.functional.cross_entropy, torch.no_grad, train)
 
 
 def _setup(train: bool):

@@ -5,7 +5,20 @@ from __future__ import annotations
 import math
 
 
-class LRScheduler:
+class _Scheduler:
+    """What every scheduler shares: the last learning rates and a state_dict."""
+
+    def get_last_lr(self) -> list[float]:
+        return self._last_lr
+
+    def state_dict(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "optimizer"}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.__dict__.update(state_dict)
+
+
+class LRScheduler(_Scheduler):
     def __init__(self, optimizer, last_epoch: int = -1):
         self.optimizer = optimizer
         for group in optimizer.param_groups:
@@ -24,15 +37,6 @@ class LRScheduler:
         for group, lr in zip(self.optimizer.param_groups, self.get_lr()):
             group["lr"] = lr
         self._last_lr = [g["lr"] for g in self.optimizer.param_groups]
-
-    def get_last_lr(self) -> list[float]:
-        return self._last_lr
-
-    def state_dict(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if k != "optimizer"}
-
-    def load_state_dict(self, state_dict: dict) -> None:
-        self.__dict__.update(state_dict)
 
 
 class StepLR(LRScheduler):
@@ -71,7 +75,7 @@ class CosineAnnealingLR(LRScheduler):
                 * (g["lr"] - self.eta_min) + self.eta_min for g in groups]
 
 
-class ReduceLROnPlateau:
+class ReduceLROnPlateau(_Scheduler):
     """Multiplies lr by `factor` when the metric given to step() has not improved for more
     than `patience` epochs (improvement: beyond `threshold`, relative or absolute)."""
 
@@ -116,12 +120,3 @@ class ReduceLROnPlateau:
                     group["lr"] = new_lr
             self.cooldown_counter, self.num_bad_epochs = self.cooldown, 0
         self._last_lr = [g["lr"] for g in self.optimizer.param_groups]
-
-    def get_last_lr(self) -> list[float]:
-        return self._last_lr
-
-    def state_dict(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if k != "optimizer"}
-
-    def load_state_dict(self, state_dict: dict) -> None:
-        self.__dict__.update(state_dict)
