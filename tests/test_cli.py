@@ -32,8 +32,11 @@ TINY = ["--samples", "16", "--size", "32", "--base-channels", "4", "--depth", "2
 
 
 @pytest.fixture(autouse=True)
-def restore_threads():
+def one_thread():
+    """Tiny models: one thread avoids waking an OpenMP team per small kernel on shared cores
+    (results do not depend on the thread count); commands given --threads set their own."""
     previous = fastseg.get_num_threads()
+    fastseg.set_num_threads(1)
     yield
     fastseg.set_num_threads(previous)
 
@@ -269,21 +272,52 @@ def test_resume_rejects_other_models_and_new_classes(trained, tmp_path, capsys):
 # ---- segment -----------------------------------------------------------------------------------
 
 @needs_kernels
-def test_tiles_reproduce_the_whole_image_prediction(rng):
+@pytest.mark.parametrize("model", ["unet", "fcn", "segnet"])
+def test_tiles_reproduce_the_whole_image_prediction(rng, model):
     fastseg.manual_seed(0)
-    spec = ModelSpec(in_channels=2, num_classes=3, base_channels=4, depth=2)
-    model = build_model(spec).eval()
+    spec = ModelSpec(model=model, in_channels=2, num_classes=3, base_channels=4, depth=2)
+    net = build_model(spec).eval()
     image = rng.standard_normal((2, 150, 171)).astype(np.float32)
-    whole = probabilities(model, spec, image)
-    tile = check_tile(83, spec)
-    assert tile == 80
-    pieces = probabilities(model, spec, image, tile=tile)
-    np.testing.assert_allclose(pieces, whole, atol=2e-5)
+    whole = probabilities(net, spec, image)
+    tile = check_tile(2 * spec.margin + 7, spec)
+    assert tile == 2 * spec.margin + 4
+    pieces = probabilities(net, spec, image, tile=tile)
     assert whole.shape == (3, 150, 171)
+    np.testing.assert_allclose(pieces, whole, atol=2e-5)
+    if model != "fcn":  # Monte-Carlo dropout: the same dropout masks in every tile
+        dropout = ModelSpec(model=model, in_channels=2, num_classes=3, base_channels=4, depth=2,
+                            dropout=0.3)
+        net = build_model(dropout).eval()
+        whole = probabilities(net, dropout, image, samples=3)
+        assert whole.shape == (5, 150, 171) and whole[3].max() > 0.01
+        np.testing.assert_allclose(probabilities(net, dropout, image, tile=tile, samples=3),
+                                   whole, atol=2e-5)
     calls = []
     tiled(lambda x: calls.append(x.shape) or np.zeros((1, 1) + x.shape[2:]), image,
           spec.multiple, tile, spec.margin)
-    assert len(calls) == 6 * 7 and set(calls) == {(1, 2, 80, 80)}
+    rows, cols = -(-(152 - 2 * spec.margin) // 4), -(-(172 - 2 * spec.margin) // 4)
+    assert len(calls) == rows * cols and set(calls) == {(1, 2, tile, tile)}
+
+
+@needs_kernels
+@pytest.mark.parametrize("model", ["unet", "fcn", "segnet"])
+def test_the_tile_margin_covers_the_receptive_field(rng, model):
+    """The input pixels that an output pixel depends on (non-zero gradient, several pixels and
+    inputs) lie within the margin; at depth 2 the radius is as ModelSpec.margin states."""
+    fastseg.manual_seed(1)
+    spec = ModelSpec(model=model, base_channels=8, depth=2)
+    net = build_model(spec).eval().double()
+    radius = 0
+    for offset in range(4):
+        x = fastseg.tensor(rng.standard_normal((1, 1, 96, 96)), requires_grad=True)
+        y = net(x)
+        seed = np.zeros(y.shape)
+        seed[0, :, 48 + offset, 48 + offset] = rng.standard_normal(2)
+        y.backward(seed)
+        support = np.argwhere(x.grad.data[0, 0] != 0)
+        radius = max(radius, int(np.abs(support - (48 + offset)).max()))
+    assert radius == {"unet": 23, "fcn": 17, "segnet": 13}[model]
+    assert radius <= spec.margin < radius + spec.multiple
 
 
 @needs_kernels
@@ -328,7 +362,7 @@ def test_segment_errors(trained, tmp_path, capsys):
     status, _, err = run(["segment", other, good, "--out", out], capsys)
     assert_one_line_error(status, err, "other.safetensors: not a checkpoint of `fastseg train`")
     status, _, err = run(["segment", best, good, "--tile", "40", "--out", out], capsys)
-    assert_one_line_error(status, err, "--tile 40: a unet of depth 2 needs tiles of at least 68")
+    assert_one_line_error(status, err, "--tile 40: a unet of depth 2 needs tiles of at least 52")
     plain = tmp_path / "plain"
     assert cli.main(["train", *TINY, "--samples", "8", "--epochs", "1", "--out", str(plain)]) == 0
     capsys.readouterr()

@@ -135,33 +135,34 @@ def panels(items: list[tuple], path, circles=None, columns: int = 3) -> None:
 
 
 def bench_chart(results: dict, path) -> None:
-    """Horizontal bars: per case, how many times faster fastseg is than each peer (log scale;
-    right of the line at 1 fastseg is faster)."""
+    """One horizontal bar per case and peer: how many times faster fastseg is than the peer,
+    measured in the same run (log scale; right of the line at 1 fastseg is faster)."""
     plt = _pyplot()
-    cases = [c for c in results["cases"]
-             if any(k.startswith("speedup_vs_") for k in c["impls"].get("fastseg", {}))]
-    peers = sorted({k[len("speedup_vs_"):] for c in cases for k in c["impls"]["fastseg"]
-                    if k.startswith("speedup_vs_")})
-    fig, ax = plt.subplots(figsize=(8, 0.32 * max(len(cases), 1) * max(len(peers), 1) + 1.4))
-    if not cases:
-        ax.text(0.5, 0.5, "no peer was timed (install torch or scipy, or use --compare)",
+    bars = [(c["name"], key[len("speedup_vs_"):], value)
+            for c in results["cases"]
+            for key, value in sorted(c["impls"].get("fastseg", {}).items())
+            if key.startswith("speedup_vs_")]
+    peers = sorted({peer for _, peer, _ in bars})
+    fig, ax = plt.subplots(figsize=(8, 0.3 * max(len(bars), 2) + 1.2))
+    if not bars:
+        ax.text(0.5, 0.5, "no peer was timed (install torch or scipy, or pass --compare)",
                 ha="center", va="center", transform=ax.transAxes)
         ax.axis("off")
     else:
-        height = 0.8 / len(peers)
-        y = np.arange(len(cases))
-        for j, peer in enumerate(peers):
-            ratios = [c["impls"]["fastseg"].get(f"speedup_vs_{peer}", np.nan) for c in cases]
-            ax.barh(y + (j - (len(peers) - 1) / 2) * height, ratios, height, label=f"vs {peer}")
+        colors = {p: f"C{i}" for i, p in enumerate(peers)}
+        y = np.arange(len(bars))
+        ax.barh(y, [v for _, _, v in bars], 0.7, color=[colors[p] for _, p, _ in bars])
+        for yi, (_, _, v) in zip(y, bars):
+            ax.text(v, yi, f" {v:.2f}x", va="center", fontsize=7)
         ax.axvline(1.0, color="black", linewidth=1)
         ax.set_xscale("log")
-        ax.set_yticks(y, [c["name"] for c in cases], fontsize=7)
-        ax.invert_yaxis()
-        ax.set_xlabel("speed ratio: peer time / fastseg time (> 1: fastseg faster)")
+        ax.set_yticks(y, [f"{name}  vs {peer}" for name, peer, _ in bars], fontsize=7)
+        ax.set_ylim(len(bars) - 0.5, -0.5)
+        ax.set_xlim(min(0.5, min(v for *_, v in bars) / 1.5), max(v for *_, v in bars) * 2.5)
+        ax.set_xlabel("speed ratio: peer time / fastseg time (> 1: fastseg is faster)")
         machine = results.get("machine", {})
         ax.set_title(f"fastseg {machine.get('fastseg', '')} on {machine.get('cpu', '?')}, "
-                     f"{machine.get('threads', '?')} threads", fontsize=9)
-        ax.legend(fontsize=8)
+                     f"threads: {machine.get('threads', '?')}", fontsize=9)
         ax.grid(axis="x", alpha=0.3, which="both")
     fig.tight_layout()
     _save(fig, path, dpi=90)

@@ -5,8 +5,8 @@ in overlapping tiles, optionally with Monte-Carlo-dropout uncertainty (`fastseg 
 Tiles: the image is zero-padded at the bottom/right to a multiple of 2**depth (the model's
 pooling grid), cut into tiles whose origins are multiples of 2**depth and that overlap by
 2 * margin pixels; each tile keeps only its centre (all but `margin` pixels on sides inside the
-image). The margin, 8 * 2**depth pixels, covers the receptive field of the models built here,
-so a tiled prediction equals the whole-image prediction up to float rounding: no seams.
+image). The margin covers the receptive field of the model (ModelSpec.margin), so a tiled
+prediction equals the whole-image prediction up to float rounding: no seams.
 """
 
 from __future__ import annotations
@@ -18,12 +18,15 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from . import nn
-from .autograd import Tensor, no_grad
+from .autograd import Tensor, manual_seed, no_grad
 from .checkpoint import read_safetensors
 from .data.io import InputError, MaskFormat, atomic_write, mask_image, read_image, standardize, \
     write_png
 
 MODELS = ("unet", "fcn", "segnet")
+# Receptive-field radius in pixels of each model, a function of 2**depth.
+RECEPTIVE_RADIUS = {"unet": lambda p: 7 * p - 5, "fcn": lambda p: 5 * p - 3,
+                    "segnet": lambda p: (9 * p) // 2 - 5}
 SPEC_KEY = "model_spec"
 
 
@@ -49,7 +52,11 @@ class ModelSpec:
 
     @property
     def margin(self) -> int:
-        return 8 * 2 ** self.depth
+        """Tile margin: the receptive-field radius rounded up to a multiple of 2**depth. The
+        radius, measured as the support of d(output pixel)/d(input) (tests/test_cli.py), is
+        7 * 2**depth - 5 for the U-Net, 5 * 2**depth - 3 for the FCN and 4.5 * 2**depth - 5 for
+        SegNet."""
+        return -(-RECEPTIVE_RADIUS[self.model](2 ** self.depth) // self.multiple) * self.multiple
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -156,13 +163,16 @@ def check_tile(tile: int | None, spec: ModelSpec) -> int | None:
 
 
 def probabilities(model, spec: ModelSpec, image: np.ndarray, tile: int | None = None,
-                  samples: int = 1) -> np.ndarray:
+                  samples: int = 1, seed: int = 0) -> np.ndarray:
     """Class probabilities (K, H, W) of a standardised image (C, H, W) with the model in eval
     mode; with samples > 1, Monte-Carlo dropout: the mean probabilities of `samples` passes
     with dropout on, then the predictive entropy and the mutual information as two more
-    channels (K + 2, H, W)."""
+    channels (K + 2, H, W). The dropout draws restart from `seed` (fastseg.manual_seed) for
+    every tile: the models' Dropout2d masks are per channel, so every tile sees the same S
+    networks and tiled uncertainty equals whole-image uncertainty too."""
     def forward(x):
         if samples > 1:
+            manual_seed(seed)
             u = nn.predict_with_uncertainty(model, x, samples)
             return np.concatenate([u.mean, u.entropy[:, None], u.mutual_information[:, None]], 1)
         with no_grad():

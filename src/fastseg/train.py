@@ -265,12 +265,13 @@ def train(opts: Options, log=print) -> dict:
     best = state.get("best_miou", -1.0)
     best_preds = None
     k = spec.num_classes
+    threads = fastseg.get_num_threads()
     desc = o.data or f"synthetic cells ({len(train_set)} train / {len(val_set)} validation)"
     log(f"fastseg train: {spec.model} (base {spec.base_channels}, depth {spec.depth}"
         f"{f', dropout {spec.dropout}' if spec.dropout else ''}) on {desc}, {k} classes "
         f"{spec.class_values}, {o.size}x{o.size} crops, batch {o.batch_size}, {o.optimizer} "
-        f"lr {o.lr:g} ({o.schedule}), epochs {done + 1}..{o.epochs}, {fastseg.get_num_threads()} "
-        f"threads -> {out}")
+        f"lr {o.lr:g} ({o.schedule}), epochs {done + 1}..{o.epochs}, {threads} "
+        f"thread{'s' if threads > 1 else ''} -> {out}")
     train_seconds = 0.0
     stop_reason = None
     epoch = saved_epoch = done
