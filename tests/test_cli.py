@@ -27,8 +27,8 @@ needs_kernels = pytest.mark.skipif(
 needs_filters = pytest.mark.skipif(not hasattr(fastseg, "filters"),
                                    reason="fastseg.filters (signal branch) is not merged yet")
 
-TINY = ["--samples", "16", "--size", "32", "--base-channels", "4", "--depth", "2",
-        "--threads", "1"]
+TINY = ["--samples", "16", "--epoch-size", "16", "--size", "32", "--base-channels", "4",
+        "--depth", "2", "--threads", "1"]
 
 
 @pytest.fixture(autouse=True)
@@ -136,7 +136,8 @@ def test_train_on_the_embedded_data_writes_every_output(trained):
 
 @needs_kernels
 def test_resume_continues_exactly_where_training_stopped(tmp_path, capsys):
-    base = [*TINY, "--samples", "8", "--dropout", "0.1"]
+    # constant rate: with the cosine schedule the rate of epoch 1 depends on --epochs itself
+    base = [*TINY, "--samples", "8", "--dropout", "0.1", "--schedule", "constant"]
     status, _, err = run(["train", *base, "--epochs", "2", "--out", tmp_path / "straight"], capsys)
     assert status == 0, err
     assert run(["train", *base, "--epochs", "1", "--out", tmp_path / "split"], capsys)[0] == 0
@@ -161,7 +162,8 @@ def test_train_on_a_folder_then_segment_with_original_values(tmp_path, capsys, m
                        values=(0, 128, 255), rgb=True)
     status, out, err = run(["train", "--data", root, "--model", model, "--optimizer", optimizer,
                             "--epochs", "2", "--size", "24", "--base-channels", "4", "--depth",
-                            "2", "--batch-size", "2", "--val-fraction", "0.25",
+                            "2", "--batch-size", "2", "--epoch-size", "5",
+                            "--val-fraction", "0.25",
                             "--early-stopping", "1", "--out", tmp_path / "run", "--threads",
                             "1"], capsys)
     assert status == 0, err
@@ -169,6 +171,7 @@ def test_train_on_a_folder_then_segment_with_original_values(tmp_path, capsys, m
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["options"]["optimizer"] == optimizer and metrics["model"]["model"] == model
     assert metrics["dataset"] == {"train": 3, "validation": 1}
+    assert len(metrics["history"]) == 2 and metrics["options"]["epoch_size"] == 5
     image = root / "images" / "s0.png"
     status, _, err = run(["segment", tmp_path / "run" / "best.safetensors", image,
                           "--out", tmp_path / "seg"], capsys)
@@ -209,6 +212,11 @@ def test_ctrl_c_keeps_the_last_checkpoint_resumable(tmp_path, capsys, monkeypatc
     assert not np.array_equal(before["head.weight"], after["head.weight"])
     assert [h["epoch"] for h in json.loads((out / "metrics.json").read_text())["history"]] == \
         [1, 2, 3]
+    assert run(["train", *TINY, "--samples", "16", "--batch-size", "4", "--epochs", "3",
+                "--out", tmp_path / "straight"], capsys)[0] == 0
+    straight = tensors(tmp_path / "straight" / "checkpoint.safetensors")
+    for key in straight:  # as if never interrupted
+        np.testing.assert_array_equal(after[key], straight[key], err_msg=key)
 
 
 @needs_kernels
@@ -430,9 +438,9 @@ def test_filters_write_a_figure(tmp_path, capsys, op):
                 for y, x, s in [(20, 20, 3), (40, 60, 5), (50, 15, 4)])
     Image.fromarray((image / image.max() * 255).astype(np.uint8)).save(tmp_path / "blobs.png")
     status, out, err = run(["filters", tmp_path / "blobs.png", "--op", op, "--out",
-                            tmp_path / "f.png"], capsys)
+                            tmp_path / "new" / "f.png"], capsys)
     assert status == 0, err
-    with Image.open(tmp_path / "f.png") as im:
+    with Image.open(tmp_path / "new" / "f.png") as im:
         assert im.format == "PNG" and im.width > 100
     if op == "blobs":
         assert "3 blobs" in out

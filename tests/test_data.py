@@ -170,6 +170,7 @@ def test_folder_dataset_maps_sorted_values_to_classes(tmp_path):
     ("duplicate", r"images/s0.tif: same name as .*s0.png"),
     ("corrupt", r"images/s2.png: not a readable image"),
     ("kinds", r"masks/s1.png: color mask, but .*s0.png is a gray mask"),
+    ("jpeg", r"masks/s1.jpg: JPEG compression changes mask values; save masks as PNG or TIFF"),
 ])
 def test_folder_dataset_errors_name_the_file(tmp_path, breakage, message):
     root = make_folder(tmp_path / "d", values=(0,) if breakage == "one_class" else (0, 255))
@@ -187,6 +188,9 @@ def test_folder_dataset_errors_name_the_file(tmp_path, breakage, message):
         Image.fromarray(np.zeros((4, 4), np.uint8)).save(root / "images" / "s0.tif")
     elif breakage == "corrupt":
         (root / "images" / "s2.png").write_bytes(b"garbage")
+    elif breakage == "jpeg":
+        (root / "masks" / "s1.png").unlink()
+        Image.fromarray(np.zeros((16, 16), np.uint8)).save(root / "masks" / "s1.jpg")
     elif breakage == "kinds":
         Image.fromarray(np.full((16, 16, 3), [255, 0, 0], np.uint8)).save(
             root / "masks" / "s1.png")
@@ -260,3 +264,7 @@ def test_batches_cover_each_sample_once_per_epoch():
         np.testing.assert_array_equal(x[:, 0].astype(int), y)
     assert shapes == [(4, 1, 4, 4), (4, 1, 4, 4), (2, 1, 4, 4)]
     assert sorted(seen) == list(range(10))
+    longer = Batches(images, masks, 4, 4, np.random.default_rng(0), epoch_size=25)
+    seen = np.concatenate([x[:, 0, 0, 0] for x, _ in longer.epoch()]).astype(int)
+    assert len(longer) == 7 and len(seen) == 25
+    assert sorted(seen[:10]) == sorted(seen[10:20]) == list(range(10))  # whole passes first

@@ -138,8 +138,9 @@ def _train_parser(commands) -> None:
                    help="output folder, new or empty (default: runs/<timestamp>; with "
                         "--resume, the checkpoint's folder)")
     p.add_argument("--epochs", type=_positive_int, default=None,
-                   help="total epochs, counting those of a resumed checkpoint (default: 6 on "
-                        "the embedded dataset, 30 with --data)")
+                   help="total epochs, counting those of a resumed checkpoint; the cosine "
+                        "schedule spans them all (default: 6 on the embedded dataset, 20 with "
+                        "--data)")
     p.add_argument("--batch-size", type=_positive_int, default=None,
                    help="images per training step (default: 8)")
     p.add_argument("--lr", type=_positive_float, default=None,
@@ -162,7 +163,10 @@ def _train_parser(commands) -> None:
                         "--uncertainty` (unet and segnet) (default: 0)")
     p.add_argument("--size", type=_positive_int, default=None,
                    help="training crop size: larger images are randomly cropped, smaller ones "
-                        "padded (default: 64 on the embedded dataset, 256 with --data)")
+                        "padded (default: 64 on the embedded dataset, 128 with --data)")
+    p.add_argument("--epoch-size", type=_positive_int, default=None, metavar="CROPS",
+                   help="training crops per epoch, drawn from shuffled passes over the images "
+                        "(default: one per training image, at least 320)")
     p.add_argument("--val-fraction", type=_fraction, default=None,
                    help="share of --data images held out for validation (default: 0.2)")
     p.add_argument("--samples", type=_positive_int, default=None,

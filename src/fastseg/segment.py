@@ -58,6 +58,11 @@ class ModelSpec:
         SegNet."""
         return -(-RECEPTIVE_RADIUS[self.model](2 ** self.depth) // self.multiple) * self.multiple
 
+    @property
+    def min_tile(self) -> int:
+        """The smallest tile: both margins and one pooling cell."""
+        return 2 * self.margin + self.multiple
+
     def to_json(self) -> dict:
         return asdict(self)
 
@@ -155,10 +160,10 @@ def check_tile(tile: int | None, spec: ModelSpec) -> int | None:
     """`tile` rounded down to a multiple of 2**depth; it must leave room for the margins."""
     if tile is None:
         return None
-    smallest = 2 * spec.margin + spec.multiple
-    if tile < smallest:
+    if tile < spec.min_tile:
         raise InputError(f"--tile {tile}: a {spec.model} of depth {spec.depth} needs tiles of at "
-                         f"least {smallest} pixels (a {spec.margin}-pixel margin on each side)")
+                         f"least {spec.min_tile} pixels (a {spec.margin}-pixel margin on each "
+                         f"side)")
     return tile // spec.multiple * spec.multiple
 
 

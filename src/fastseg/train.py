@@ -55,6 +55,7 @@ class Options:
     dropout: float | None = None
     size: int | None = None
     val_fraction: float | None = None
+    epoch_size: int | None = None
     samples: int | None = None
     early_stopping: int | None = None
     resume: str | None = None
@@ -65,7 +66,9 @@ class Options:
 DEFAULTS = Options(epochs=6, batch_size=8, lr=2e-3, optimizer="adam", weight_decay=0.0,
                    schedule="cosine", model="unet", base_channels=16, depth=3, dropout=0.0,
                    size=64, val_fraction=0.2, samples=SYNTHETIC_TRAIN, early_stopping=0, seed=0)
-FOLDER_DEFAULTS = {"epochs": 30, "size": 256}
+FOLDER_DEFAULTS = {"epochs": 20, "size": 128}
+# Training crops per epoch when --epoch-size is not given: one per image, at least this many.
+MIN_EPOCH_SIZE = 320
 # Options that define the model; a resumed run cannot change them.
 ARCHITECTURE = ("model", "base_channels", "depth", "dropout", "optimizer")
 
@@ -127,7 +130,8 @@ def evaluate(model, spec: ModelSpec, dataset, keep: int = 4) -> tuple[dict, list
         for start in range(0, len(indices), chunk):
             part = indices[start:start + chunk]
             if large:
-                probs = [probabilities(model, spec, dataset.images[part[0]], tile=512)]
+                tile = max(512, spec.min_tile) // spec.multiple * spec.multiple
+                probs = [probabilities(model, spec, dataset.images[part[0]], tile=tile)]
             else:
                 with no_grad():
                     x = Tensor(np.stack([dataset.images[i] for i in part]))
@@ -191,6 +195,16 @@ def _datasets(o: Options, spec_hint: ModelSpec | None):
     return split(full, o.val_fraction, o.seed)
 
 
+def _new_run_folder() -> str:
+    """runs/<timestamp>, with -2, -3... when a run of the same second exists."""
+    base = os.path.join("runs", time.strftime("%Y%m%d-%H%M%S"))
+    out, n = base, 1
+    while os.path.exists(out):
+        n += 1
+        out = f"{base}-{n}"
+    return out
+
+
 def _prepare_out(out: str, resuming_here: bool) -> None:
     if os.path.exists(out):
         if not os.path.isdir(out):
@@ -224,7 +238,7 @@ def train(opts: Options, log=print) -> dict:
     state = extra[STATE_KEY] if extra else {}
     spec_hint = ModelSpec.from_json(extra[SPEC_KEY]) if extra else None
     out = o.out or (os.path.dirname(os.path.abspath(opts.resume)) if opts.resume else
-                    os.path.join("runs", time.strftime("%Y%m%d-%H%M%S")))
+                    _new_run_folder())
     done = state.get("epoch", 0)
     if done >= o.epochs:
         raise InputError(f"{opts.resume}: already trained for {done} epochs; pass --epochs "
@@ -254,7 +268,8 @@ def train(opts: Options, log=print) -> dict:
               "predictions.png")}
 
     saved_options = {**asdict(o), "data": os.path.abspath(o.data) if o.data else None}
-    batches = Batches(train_set.images, train_set.masks, o.batch_size, o.size, data_rng)
+    batches = Batches(train_set.images, train_set.masks, o.batch_size, o.size, data_rng,
+                      epoch_size=o.epoch_size or max(len(train_set), MIN_EPOCH_SIZE))
     total_steps = o.epochs * len(batches)
     history = list(state.get("history", []))
     stopper = optim.EarlyStopping(o.early_stopping, mode="max") if o.early_stopping else None
@@ -276,6 +291,7 @@ def train(opts: Options, log=print) -> dict:
     stop_reason = None
     epoch = saved_epoch = done
     steps_run = 0
+    bar = None
     try:
         for epoch in range(done + 1, o.epochs + 1):
             epoch_start = time.perf_counter()
@@ -338,6 +354,8 @@ def train(opts: Options, log=print) -> dict:
                                f"{o.early_stopping} epochs")
                 break
     except KeyboardInterrupt:
+        if bar is not None:
+            bar.close()
         kept = (f"last checkpoint {paths['checkpoint.safetensors']} (epoch {saved_epoch}) is "
                 f"intact; continue with: fastseg train --resume "
                 f"{paths['checkpoint.safetensors']}") if saved_epoch else \

@@ -42,18 +42,23 @@ def flip_rotate(image: np.ndarray, mask: np.ndarray, rng) -> tuple:
 
 class Batches:
     """Epochs of shuffled, augmented batches: ``for x, y in batches.epoch(): ...`` with x
-    (B, C, size, size) float32 and y (B, size, size) int64. The last, smaller batch of an epoch
-    is kept. ``rng`` is a numpy Generator (its state goes in checkpoints)."""
+    (B, C, size, size) float32 and y (B, size, size) int64. An epoch draws `epoch_size` crops
+    (default: one per image) from shuffled passes over the images; its last, smaller batch is
+    kept. ``rng`` is a numpy Generator (its state goes in checkpoints)."""
 
-    def __init__(self, images, masks, batch_size: int, size: int, rng, augment: bool = True):
+    def __init__(self, images, masks, batch_size: int, size: int, rng, augment: bool = True,
+                 epoch_size: int | None = None):
         self.images, self.masks = images, masks
         self.batch_size, self.size, self.rng, self.augment = batch_size, size, rng, augment
+        self.epoch_size = epoch_size or len(images)
 
     def __len__(self):
-        return -(-len(self.images) // self.batch_size)
+        return -(-self.epoch_size // self.batch_size)
 
     def epoch(self):
-        order = self.rng.permutation(len(self.images))
+        passes = -(-self.epoch_size // len(self.images))
+        order = np.concatenate([self.rng.permutation(len(self.images))
+                                for _ in range(passes)])[:self.epoch_size]
         for start in range(0, len(order), self.batch_size):
             xs, ys = [], []
             for i in order[start:start + self.batch_size]:

@@ -94,6 +94,9 @@ def folder_dataset(root, in_channels: int | None = None, class_values=None) -> D
         in_channels = max(image_channels(image) for image, _ in pairs)
     names, images, raw, fmt = [], [], [], None
     for image_path, mask_path in pairs:
+        if mask_path.lower().endswith((".jpg", ".jpeg")):
+            raise InputError(f"{mask_path}: JPEG compression changes mask values; save masks "
+                             f"as PNG or TIFF")
         image = read_image(image_path, in_channels)
         mask, mask_fmt = read_mask(mask_path)
         if mask.shape != image.shape[1:]:

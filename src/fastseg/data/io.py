@@ -33,9 +33,11 @@ def _pil():
 
 @contextlib.contextmanager
 def atomic_write(path, mode: str = "wb"):
-    """Yields a file object on a temporary file beside `path`, renamed over `path` on success
-    and removed on any error (KeyboardInterrupt included)."""
+    """Yields a file object on a temporary file beside `path` (its folder is created if
+    needed), renamed over `path` on success and removed on any error (KeyboardInterrupt
+    included)."""
     directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.splitext(path)[1], dir=directory)
     try:
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 -> what open() would have made
