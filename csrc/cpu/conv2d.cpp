@@ -31,6 +31,10 @@ namespace {
 
 constexpr int64_t kBufferBudget = 1 << 20;
 
+double conv_flops(const ConvShape& s) {
+  return 2.0 * s.N * s.K * s.Cg() * s.R * s.S * s.P * s.Q;
+}
+
 // ---- The input as the micro-kernels read it ---------------------------------------------------
 // Without padding and with unit column stride the kernels read x itself ("direct"). Otherwise
 // each thread copies the padded input rows of one tile of tp output rows of one group into a
@@ -255,7 +259,7 @@ void transposed_conv(T* dx, const T* dy, const T* w, const T* bias, const ConvSh
   }
   const int64_t prow = ceil_div(s.H, sh), pcol = ceil_div(s.W, sw);  // phase (0, 0) is largest
   const int64_t bcols = pcol + os_max - os_min;
-  const int nt = num_threads();
+  const int nt = threads_for(conv_flops(s));
   int64_t ti = std::min<int64_t>(prow, 64);
   auto buf_bytes = [&](int64_t t) { return Kg * (t + or_max - or_min) * bcols * int64_t(sizeof(T)); };
   while (ti > 1 && (buf_bytes(ti) > kBufferBudget || s.N * s.groups * ceil_div(prow, ti) < 2 * nt))
@@ -373,7 +377,7 @@ void fold_padding(T* dx, const T* gp, const ConvShape& s, int64_t Hp, int64_t Wp
   std::vector<int64_t> rows(Hp), cols(Wp);
   for (int64_t i = 0; i < Hp; ++i) rows[i] = pad_source(i - s.pad_top, s.H, s.mode);
   for (int64_t j = 0; j < Wp; ++j) cols[j] = pad_source(j - s.pad_left, s.W, s.mode);
-#pragma omp parallel for num_threads(num_threads()) schedule(static)
+#pragma omp parallel for num_threads(threads_for(double(s.C) * Hp * Wp)) schedule(static)
   for (int64_t c = 0; c < s.C; ++c) {
     T* d = dx + c * s.H * s.W;
     const T* g = gp + c * Hp * Wp;
@@ -402,7 +406,7 @@ void wgrad_by_pixels(T* dw, const T* x, const T* dy, const ConvShape& s, const C
   while (tp > 1 && input_buffer_bytes(s, tp, sizeof(T), direct) > kBufferBudget) --tp;
   const InputView v = make_input_view(s, tp, direct);
   const int64_t jblocks = ceil_div(J, ks.pjb), tiles_g = ceil_div(Kg, ks.pkb) * jblocks;
-  const int nt = num_threads();
+  const int nt = threads_for(conv_flops(s));
   std::vector<T> bufs(nt * v.buffer_size(s));
   std::vector<Vectors> vls(nt);
   for (Vectors& vl : vls) vl.reserve(vectors_per_tile(tp, s.Q, L));
@@ -485,7 +489,7 @@ void wgrad_by_channels(T* dw, const T* x, const T* dy, const ConvShape& s,
   const int64_t tiles_g = kvblocks * jblocks;
   const int64_t range = std::max<int64_t>(1, kRangeBytes / (ks.cjb * Kpad * int64_t(sizeof(T))));
   const int64_t max_segments = tp * ceil_div(s.Q, kPixels);
-  const int nt = num_threads();
+  const int nt = threads_for(conv_flops(s));
   std::vector<T> dwt(s.groups * J * Kpad, T(0));
   std::unique_ptr<T[]> dyt(new T[PQ * ldt]);
   std::vector<T> bufs(nt * v.buffer_size(s));
@@ -575,7 +579,7 @@ void conv2d_forward(T* y, const T* x, const T* w, const T* bias, const ConvShape
       for (int64_t k = 0; k < kb; ++k)
         for (int64_t i = 0; i < Cg * RS; ++i) dst[i * kb + k] = w[(g * Kg + k0 + k) * Cg * RS + i];
     }
-  const int nt = num_threads();
+  const int nt = threads_for(conv_flops(s));
   const bool direct = reads_input_directly(s, ks.kb);
   const InputView v =
       make_input_view(s, choose_tile_rows<T>(s, s.P, s.N * s.groups, nt, direct), direct);
@@ -641,7 +645,7 @@ void conv2d_backward_weight(T* dw, const T* x, const T* dy, const ConvShape& s) 
 template <class T>
 void conv2d_backward_bias(T* db, const T* dy, const ConvShape& s) {
   const int64_t PQ = s.P * s.Q;
-#pragma omp parallel for num_threads(num_threads()) schedule(static)
+#pragma omp parallel for num_threads(threads_for(double(s.N) * s.K * PQ)) schedule(static)
   for (int64_t k = 0; k < s.K; ++k) {
     T acc[16] = {};
     for (int64_t n = 0; n < s.N; ++n) {

@@ -141,7 +141,7 @@ void gram_forward(T* g, const T* f, int64_t N, int64_t C, int64_t H, int64_t W, 
   const Panel<T> pl(ks.lanes, C, H * W, kStripBytes, std::min<int64_t>(ks.cjb, C));
   const Triangle<T> tri(ks, pl);
   const int64_t ntiles = tri.size(), items = N * ntiles, gt_size = C * tri.Cpad;
-  const int nt = num_threads();
+  const int nt = threads_for(double(N) * C * C * H * W);  // the triangle's flops
   std::vector<T> gt(N * gt_size, T(0)), panels(nt * tri.panels_size());
 
   // Each thread takes a contiguous range of the (sample, tile) items and packs its own panels:
@@ -177,7 +177,7 @@ void gram_backward_input(T* df, const T* f, const T* dg, int64_t N, int64_t C, i
   // S = scale * (dG + dG^T) per sample, packed as conv2d_forward packs weights: per block of kb
   // output rows starting at k0, (C, kb) at offset k0 * C.
   std::vector<T> sp(N * C * C);
-  const int nt = num_threads();
+  const int nt = threads_for(2.0 * N * C * C * HW);
   std::vector<T> panels(nt * pl.size());
 
 #pragma omp parallel num_threads(nt)

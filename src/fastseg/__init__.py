@@ -6,6 +6,7 @@ from . import grad
 from .ops.conv import conv1d, conv2d
 from .ops.conv_transpose import conv_transpose1d, conv_transpose2d
 from .ops.gram import gram
+from . import signal, filters, image
 from .autograd import Tensor, cat, enable_grad, from_numpy, manual_seed, no_grad, stack, tensor
 from . import autograd, nn, optim
 from .checkpoint import load_checkpoint, save_checkpoint

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 # Modules of fastseg.bench that define cases (each calls `add` at import).
-CASE_MODULES = ("conv", "conv_transpose", "gram", "unet")
+CASE_MODULES = ("conv", "conv_transpose", "gram", "signal", "unet")
 
 _CASES: list["Case"] = []
 
