@@ -13,4 +13,5 @@ from .checkpoint import load_checkpoint, save_checkpoint
 
 __all__ = ["__version__", "cpu_isa", "get_num_threads", "set_num_threads", "grad",
            "conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d", "gram",
-           "Tensor", "tensor", "from_numpy", "cat", "stack", "no_grad", "enable_grad", "manual_seed", "autograd", "nn", "optim", "save_checkpoint", "load_checkpoint"]
+           "Tensor", "tensor", "from_numpy", "cat", "stack", "no_grad", "enable_grad",
+           "manual_seed", "autograd", "nn", "optim", "save_checkpoint", "load_checkpoint"]

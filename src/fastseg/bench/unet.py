@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 
@@ -152,33 +151,36 @@ def _setup(train: bool):
 
 
 _FLOPS = forward_flops(**CONFIG)
-add(Case(f"unet train-step {NAME}", "unet", 3 * _FLOPS, "GFLOP/s", _setup(True)))
-add(Case(f"unet inference {NAME}", "unet", _FLOPS, "GFLOP/s", _setup(False)))
+if __name__ != "__main__":  # run as a script, the registry imports this module again
+    add(Case(f"unet train-step {NAME}", "unet", 3 * _FLOPS, "GFLOP/s", _setup(True)))
+    add(Case(f"unet inference {NAME}", "unet", _FLOPS, "GFLOP/s", _setup(False)))
 
 
 # ---- peak memory, one fresh process per side -----------------------------------------------------
 
-def _rss_kb() -> int:
+def _status_kb(field: str) -> int:
+    """A memory field of /proc/self/status in kB. VmHWM (peak RSS) belongs to this process image:
+    unlike ru_maxrss it does not inherit the peak of the parent that started us."""
     with open("/proc/self/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1])
-    return 0
+    raise RuntimeError(f"/proc/self/status has no {field}")
 
 
 def measure_memory(side: str, steps: int = 3) -> dict:
-    """Run in a fresh process: RSS after imports + model + optimizer, peak RSS after `steps`
+    """Run in a fresh process: RSS after imports + models + optimizer, peak RSS after `steps`
     training steps and one inference, in MB."""
     if side == "torch":
         import torch
         step, infer = torch_callables(torch, True), torch_callables(torch, False)
     else:
         step, infer = fastseg_callables(True), fastseg_callables(False)
-    base = _rss_kb()
+    base = _status_kb("VmRSS")
     for _ in range(steps):
         step()
     infer()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kB on Linux
+    peak = _status_kb("VmHWM")
     return {"side": side, "base_mb": base / 1024, "peak_mb": peak / 1024,
             "growth_mb": (peak - base) / 1024}
 
