@@ -225,6 +225,37 @@ def _set_rng_state(generator, state: dict) -> None:
 
 # ---- the loop ----------------------------------------------------------------------------------
 
+def _train_epoch(model, optimizer, batches, o: Options, epoch: int, total_steps: int,
+                 k: int) -> tuple[float, np.ndarray]:
+    """One epoch of steps under a progress bar (running loss and IoU); returns the mean loss
+    and the confusion matrix of the batches' predictions."""
+    from tqdm import tqdm
+
+    cm = np.zeros((k, k), np.int64)
+    losses = []
+    step = (epoch - 1) * len(batches)
+    with tqdm(total=len(batches), desc=f"epoch {epoch}/{o.epochs}", unit="step", leave=False,
+              dynamic_ncols=True, file=sys.stderr) as bar:
+        for x, y in batches.epoch():
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate(o.lr, o.schedule, step, total_steps)
+            optimizer.zero_grad()
+            logits = model(Tensor(x))
+            loss = nn.functional.cross_entropy(logits, y, ignore_index=IGNORE)
+            loss.backward()
+            optimizer.step()
+            step += 1
+            losses.append(loss.item())
+            if not math.isfinite(losses[-1]):
+                raise InputError(f"--lr {o.lr:g}: the loss diverged to {losses[-1]} at epoch "
+                                 f"{epoch}; try a smaller learning rate")
+            cm += confusion(logits.data.argmax(1), y, k)
+            bar.set_postfix(loss=f"{np.mean(losses):.4f}", iou=f"{scores(cm)['miou']:.3f}",
+                            refresh=False)
+            bar.update()
+    return float(np.mean(losses)), cm
+
+
 def train(opts: Options, log=print) -> dict:
     """Runs `fastseg train`; returns metrics.json's content. Raises InputError for bad input
     and Interrupted on Ctrl-C (after the last checkpoint was kept)."""
@@ -255,11 +286,15 @@ def train(opts: Options, log=print) -> dict:
     optimizer = make_optimizer(o.optimizer, model.parameters(), o.lr, o.weight_decay)
     data_rng = np.random.default_rng(o.seed)
     if extra:
-        model.load_state_dict({k: v for k, v in tensors.items()
-                               if not k.startswith("optimizer.")})
-        fastseg.load_checkpoint(opts.resume, optimizer=optimizer)
-        _set_rng_state(data_rng, state["data_rng"])
-        _set_rng_state(fastseg.autograd.default_generator(), state["model_rng"])
+        try:
+            model.load_state_dict({k: v for k, v in tensors.items()
+                                   if not k.startswith("optimizer.")})
+            fastseg.load_checkpoint(opts.resume, optimizer=optimizer)
+            _set_rng_state(data_rng, state["data_rng"])
+            _set_rng_state(fastseg.autograd.default_generator(), state["model_rng"])
+        except (RuntimeError, ValueError, KeyError, TypeError) as e:
+            raise InputError(f"{opts.resume}: its training state does not fit the model it "
+                             f"describes ({str(e)[:200]})") from None
     resuming_here = bool(opts.resume) and os.path.abspath(out) == os.path.dirname(
         os.path.abspath(opts.resume))
     _prepare_out(out, resuming_here)
@@ -291,39 +326,14 @@ def train(opts: Options, log=print) -> dict:
     stop_reason = None
     epoch = saved_epoch = done
     steps_run = 0
-    bar = None
     try:
         for epoch in range(done + 1, o.epochs + 1):
             epoch_start = time.perf_counter()
-            cm = np.zeros((k, k), np.int64)
-            loss_sum, loss_count = 0.0, 0
-            step = (epoch - 1) * len(batches)
-            bar = tqdm(total=len(batches), desc=f"epoch {epoch}/{o.epochs}", unit="step",
-                       leave=False, dynamic_ncols=True, file=sys.stderr)
-            for x, y in batches.epoch():
-                for group in optimizer.param_groups:
-                    group["lr"] = learning_rate(o.lr, o.schedule, step, total_steps)
-                optimizer.zero_grad()
-                logits = model(Tensor(x))
-                loss = nn.functional.cross_entropy(logits, y, ignore_index=IGNORE)
-                loss.backward()
-                optimizer.step()
-                step += 1
-                steps_run += 1
-                value = loss.item()
-                if not math.isfinite(value):
-                    bar.close()
-                    raise InputError(f"--lr {o.lr:g}: the loss diverged to {value} at epoch "
-                                     f"{epoch}; try a smaller learning rate")
-                loss_sum, loss_count = loss_sum + value, loss_count + 1
-                cm += confusion(logits.data.argmax(1), y, k)
-                bar.set_postfix(loss=f"{loss_sum / loss_count:.4f}",
-                                iou=f"{scores(cm)['miou']:.3f}", refresh=False)
-                bar.update()
-            bar.close()
+            train_loss, cm = _train_epoch(model, optimizer, batches, o, epoch, total_steps, k)
+            steps_run += len(batches)
             train_seconds += time.perf_counter() - epoch_start
             val, preds = evaluate(model, spec, val_set)
-            record = {"epoch": epoch, "train_loss": loss_sum / loss_count,
+            record = {"epoch": epoch, "train_loss": train_loss,
                       "train_miou": scores(cm)["miou"], "val_loss": val["loss"],
                       "val_miou": val["miou"], "val_iou": val["iou"],
                       "val_pixel_accuracy": val["pixel_accuracy"],
@@ -354,8 +364,6 @@ def train(opts: Options, log=print) -> dict:
                                f"{o.early_stopping} epochs")
                 break
     except KeyboardInterrupt:
-        if bar is not None:
-            bar.close()
         kept = (f"last checkpoint {paths['checkpoint.safetensors']} (epoch {saved_epoch}) is "
                 f"intact; continue with: fastseg train --resume "
                 f"{paths['checkpoint.safetensors']}") if saved_epoch else \

@@ -7,14 +7,14 @@ the target's folder and renamed over it, so an interrupted run never leaves a to
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from .._files import atomic_write
 
 IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg")
 # ITU-R BT.601 luma, as Pillow's convert("L"), kept in float for 16-bit images.
@@ -29,33 +29,6 @@ class InputError(ValueError):
 def _pil():
     from PIL import Image
     return Image
-
-
-@contextlib.contextmanager
-def atomic_write(path, mode: str = "wb"):
-    """Yields a file object on a temporary file beside `path` (its folder is created if
-    needed), renamed over `path` on success and removed on any error (KeyboardInterrupt
-    included)."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.splitext(path)[1], dir=directory)
-    try:
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 -> what open() would have made
-        with os.fdopen(fd, mode) as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def write_json(path, value) -> None:
