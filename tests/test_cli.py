@@ -223,14 +223,21 @@ def test_ctrl_c_keeps_the_last_checkpoint_resumable(tmp_path, capsys, monkeypatc
 def test_sigint_to_the_command_exits_130_with_the_checkpoint_intact(tmp_path):
     out = tmp_path / "run"
     script = os.path.join(os.path.dirname(sys.executable), "fastseg")
+    # SIGINT restored to its default: a shell starts background jobs with it ignored, and
+    # Python then installs no KeyboardInterrupt handler.
     process = subprocess.Popen([script, "train", *TINY, "--samples", "8", "--epochs", "500",
                                 "--out", str(out)], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 60
-    while not (out / "checkpoint.safetensors").exists() and time.time() < deadline:
-        time.sleep(0.05)
-    process.send_signal(signal.SIGINT)
-    _, err = process.communicate(timeout=60)
+                               stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        deadline = time.time() + 60
+        while not (out / "checkpoint.safetensors").exists() and time.time() < deadline:
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+        process.wait()
     assert process.returncode == 130, err
     assert "Traceback" not in err and "is intact" in err.strip().splitlines()[-1]
     saved = tensors(out / "checkpoint.safetensors")
