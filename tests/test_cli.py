@@ -101,6 +101,9 @@ def test_installed_command_runs():
     script = os.path.join(os.path.dirname(sys.executable), "fastseg")
     result = subprocess.run([script, "train", "--help"], capture_output=True, text=True)
     assert result.returncode == 0 and "--early-stopping PATIENCE" in result.stdout
+    result = subprocess.run([sys.executable, "-m", "fastseg", "segment", "--help"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0 and "usage: fastseg segment" in result.stdout
 
 
 @pytest.mark.parametrize("args, fragment", [
@@ -172,10 +175,10 @@ def test_train_on_a_folder_then_segment_with_original_values(tmp_path, capsys, m
     assert metrics["options"]["optimizer"] == optimizer and metrics["model"]["model"] == model
     assert metrics["dataset"] == {"train": 3, "validation": 1}
     assert len(metrics["history"]) == 2 and metrics["options"]["epoch_size"] == 5
-    image = root / "images" / "s0.png"
-    status, _, err = run(["segment", tmp_path / "run" / "best.safetensors", image,
+    status, _, err = run(["segment", tmp_path / "run" / "best.safetensors", root / "images",
                           "--out", tmp_path / "seg"], capsys)
     assert status == 0, err
+    assert len([f for f in os.listdir(tmp_path / "seg") if f.endswith("_mask.png")]) == 4
     values, fmt = read_mask(tmp_path / "seg" / "s0_mask.png")
     assert values.shape == (40, 36) and set(np.unique(values)) <= {0, 128, 255}
     with Image.open(tmp_path / "seg" / "s0_overlay.png") as im:

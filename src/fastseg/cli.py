@@ -192,7 +192,8 @@ def _segment_parser(commands) -> None:
         "values of the training masks), <name>_overlay.png and segment.json.")
     p.add_argument("checkpoint", metavar="CHECKPOINT",
                    help="best.safetensors or checkpoint.safetensors from fastseg train")
-    p.add_argument("images", metavar="IMAGE", nargs="+", help="PNG, TIFF or JPEG images")
+    p.add_argument("images", metavar="IMAGE", nargs="+",
+                   help="PNG, TIFF or JPEG images, or folders of them")
     p.add_argument("--out", metavar="DIR", default="segmented",
                    help="output folder (default: segmented)")
     p.add_argument("--tile", type=_positive_int, default=None, metavar="SIZE",

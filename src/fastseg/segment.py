@@ -20,8 +20,8 @@ import numpy as np
 from . import nn
 from .autograd import Tensor, manual_seed, no_grad
 from .checkpoint import read_safetensors
-from .data.io import InputError, MaskFormat, atomic_write, mask_image, read_image, standardize, \
-    write_png
+from .data.io import InputError, MaskFormat, atomic_write, list_images, mask_image, read_image, \
+    standardize, write_png
 
 MODELS = ("unet", "fcn", "segnet")
 # Receptive-field radius in pixels of each model, a function of 2**depth.
@@ -208,6 +208,20 @@ def write_prediction(out_dir: str, stem: str, image: np.ndarray, labels: np.ndar
     return paths
 
 
+def _expand(paths) -> list:
+    """The paths, with each folder replaced by the images in it."""
+    out = []
+    for path in paths:
+        if os.path.isdir(path):
+            found = list_images(path)
+            if not found:
+                raise InputError(f"{path}: holds no PNG, TIFF or JPEG file")
+            out += found
+        else:
+            out.append(path)
+    return out
+
+
 def segment(checkpoint, images, out_dir, tile=None, uncertainty=0, log=print) -> list[dict]:
     """`fastseg segment`: predicts every image with the checkpoint's model and writes the
     mask, overlay (and entropy map) of each into out_dir. Every input is checked before any
@@ -221,7 +235,7 @@ def segment(checkpoint, images, out_dir, tile=None, uncertainty=0, log=print) ->
                          f"Monte-Carlo samples would all agree; train with --dropout 0.1 or more "
                          f"to use --uncertainty")
     stems = {}
-    for path in images:
+    for path in _expand(images):
         read_image(path, spec.in_channels)  # fails early on a missing or unreadable file
         stem = os.path.splitext(os.path.basename(path))[0]
         if stem in stems:
