@@ -87,7 +87,7 @@ def training_curves(history: list[dict], path) -> None:
 
 def prediction_grid(rows: list[tuple], num_classes: int, path, titles=None) -> None:
     """One row per (image (C, H, W), truth (H, W), prediction (H, W)): the image, the truth
-    overlaid and the prediction overlaid, with the row's IoU-style caption from `titles`."""
+    overlaid and the prediction overlaid, with the row's caption from `titles`."""
     plt = _pyplot()
     fig, axes = plt.subplots(len(rows), 3, figsize=(6, 2.1 * len(rows)), squeeze=False)
     for r, (image, truth, pred) in enumerate(rows):

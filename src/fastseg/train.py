@@ -377,7 +377,9 @@ def train(opts: Options, log=print) -> dict:
     if best_preds:
         rows = [(val_set.images[i], val_set.masks[i], best_preds[i])
                 for i in range(len(best_preds))]
-        titles = [f"{val_set.names[i]}" for i in range(len(best_preds))]
+        titles = [f"{val_set.names[i]}: mean IoU "
+                  f"{scores(confusion(best_preds[i], val_set.masks[i], k))['miou']:.3f}"
+                  for i in range(len(best_preds))]
         plots.prediction_grid(rows, k, paths["predictions.png"], titles)
     names = spec.class_names or [str(v) for v in spec.class_values]
     metrics = {
