@@ -10,6 +10,7 @@ namespace py = pybind11;
 namespace fastseg::bind {
 void register_conv(py::module_& m);
 void register_gram(py::module_& m);
+void register_pool(py::module_& m);
 void register_nn(py::module_& m);
 }
 
@@ -45,5 +46,6 @@ PYBIND11_MODULE(_C, m) {
   fastseg::cpu::active_isa();  // a FASTSEG_CPU this CPU cannot honour fails the import
   fastseg::bind::register_conv(m);
   fastseg::bind::register_gram(m);
+  fastseg::bind::register_pool(m);
   fastseg::bind::register_nn(m);
 }

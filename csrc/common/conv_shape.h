@@ -18,8 +18,8 @@ struct ConvShape {
   int64_t pad_top, pad_left, pad_bottom, pad_right;
   PadMode mode;
 
-  int64_t Cg() const { return C / groups; }
-  int64_t Kg() const { return K / groups; }
+  FASTSEG_HOST_DEVICE int64_t Cg() const { return C / groups; }
+  FASTSEG_HOST_DEVICE int64_t Kg() const { return K / groups; }
 };
 
 // Checks every field (throws file:line) and computes P and Q from the padding.

@@ -14,7 +14,7 @@ enum class PadMode : int { zeros = 0, reflect = 1, replicate = 2, circular = 3, 
 //   reflect   (d c b | a b c d | c b a)   PyTorch 'reflect', SciPy 'mirror'
 //   symmetric (c b a | a b c d | d c b)   SciPy 'symm' / ndimage 'reflect'
 //   replicate (a a a | a b c d | d d d)   circular (b c d | a b c d | a b c)
-inline int64_t pad_source(int64_t i, int64_t n, PadMode mode) {
+FASTSEG_HOST_DEVICE inline int64_t pad_source(int64_t i, int64_t n, PadMode mode) {
   if (i >= 0 && i < n) return i;
   switch (mode) {
     case PadMode::zeros: return -1;

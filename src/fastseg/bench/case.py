@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 # Modules of fastseg.bench that define cases (each calls `add` at import).
-CASE_MODULES = ("conv", "conv_transpose", "gram", "signal", "unet")
+CASE_MODULES = ("conv", "conv_transpose", "gram", "signal", "pool", "cuda", "unet")
 
 _CASES: list["Case"] = []
 
@@ -23,6 +23,8 @@ class Case:
     work: float
     unit: str
     setup: Callable[[set], dict[str, Callable[[], object]]]
+    # The ceiling of `unit` the case runs against, when not the CPU's (GPU cases), measured once.
+    peak: Callable[[], float] | None = None
 
 
 def add(case: Case) -> Case:

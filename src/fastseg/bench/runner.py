@@ -75,7 +75,8 @@ def run(pattern: str | None = None, peers=PEERS, repeats: int = 7, min_time: flo
                   "impls": {}}
         for name, seconds in timings.items():
             rate = case.work / seconds / 1e9
-            entry = {"median_s": seconds, "rate": rate, "percent_peak": 100 * rate / peak[case.unit]}
+            ceiling = case.peak() if case.peak else peak[case.unit]
+            entry = {"median_s": seconds, "rate": rate, "percent_peak": 100 * rate / ceiling}
             for peer in PEERS:
                 if peer in timings and name == "fastseg":
                     entry[f"speedup_vs_{peer}"] = timings[peer] / seconds

@@ -1,7 +1,8 @@
 """conv1d / conv2d and their gradients (torch.nn.functional / torch.nn.grad semantics).
 
 conv2d is cross-correlation, as in deep learning. Beyond PyTorch: every padding mode (including
-'symmetric', SciPy's 'symm') works with every gradient.
+'symmetric', SciPy's 'symm') works with every gradient. CUDA arrays (CuPy...) run on the GPU and
+may also be float16 (float32 sums); see fastseg._backend.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import numpy as np
 
 from .. import _C
 from .._args import (float_array, int_tuple, integer, new_array, output_array, padding_mode,
-                     same_dtype, shape_tuple)
+                     same_dtype, shape_tuple, zeros)
+from .._backend import array_module, kernels
 
 __all__ = ["conv1d", "conv2d", "conv1d_input", "conv1d_weight", "conv1d_bias",
            "conv2d_input", "conv2d_weight", "conv2d_bias"]
@@ -112,9 +114,10 @@ def _batched(x: np.ndarray, dims: int) -> tuple[np.ndarray, bool]:
 
 
 def _conv(input, weight, bias, stride, padding, dilation, groups, padding_mode, out, dims):
-    x = float_array(input, "input", (dims + 1, dims + 2))
-    w = float_array(weight, "weight", (dims + 2,))
-    b = None if bias is None else float_array(bias, "bias", (1,))
+    array_module(input=input, weight=weight, bias=bias)
+    x = float_array(input, "input", (dims + 1, dims + 2), half=True)
+    w = float_array(weight, "weight", (dims + 2,), half=True)
+    b = None if bias is None else float_array(bias, "bias", (1,), half=True)
     same_dtype(x, "input", weight=w, bias=b)
     xb, batched = _batched(x, dims)
     g = conv_geometry(xb.shape, w.shape, stride, padding, dilation, groups, padding_mode, dims)
@@ -123,8 +126,8 @@ def _conv(input, weight, bias, stride, padding, dilation, groups, padding_mode, 
     y_shape = g.y_shape[:2] + g.y_shape[4 - dims:]
     y = output_array(out, y_shape if batched else y_shape[1:], x.dtype, x, w, b)
     if g.y_shape[0]:
-        _C.conv2d_forward(y.reshape(g.y_shape), xb.reshape(g.x_shape), w.reshape(g.w_shape), b,
-                          g.native())
+        kernels(x).conv2d_forward(y.reshape(g.y_shape), xb.reshape(g.x_shape),
+                                  w.reshape(g.w_shape), b, g.native())
     return y
 
 
@@ -148,7 +151,7 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
 def _grad_output(grad_output, shape_2d, dims: int, like: np.ndarray, like_name: str) -> np.ndarray:
     """grad_output checked against the conv{dims}d shape of `shape_2d` and the dtype of `like`,
     reshaped to `shape_2d`."""
-    dy = float_array(grad_output, "grad_output", (dims + 2,))
+    dy = float_array(grad_output, "grad_output", (dims + 2,), half=True)
     same_dtype(like, like_name, grad_output=dy)
     expected = tuple(shape_2d[:2]) + tuple(shape_2d[4 - dims:])
     if dy.shape != expected:
@@ -158,31 +161,33 @@ def _grad_output(grad_output, shape_2d, dims: int, like: np.ndarray, like_name: 
 
 def _conv_input(input_shape, weight, grad_output, stride, padding, dilation, groups,
                 padding_mode, dims):
-    w = float_array(weight, "weight", (dims + 2,))
+    array_module(weight=weight, grad_output=grad_output)
+    w = float_array(weight, "weight", (dims + 2,), half=True)
     shape = shape_tuple(input_shape, "input_size", dims + 2)
     g = conv_geometry(shape, w.shape, stride, padding, dilation, groups, padding_mode, dims)
     dy = _grad_output(grad_output, g.y_shape, dims, w, "weight")
-    dx = new_array(g.x_shape, w.dtype)
+    dx = new_array(g.x_shape, w.dtype, w)
     if shape[0]:
-        _C.conv2d_backward_input(dx, dy, w.reshape(g.w_shape), None, g.native())
+        kernels(w).conv2d_backward_input(dx, dy, w.reshape(g.w_shape), None, g.native())
     return dx.reshape(shape)
 
 
 def _conv_weight(input, weight_shape, grad_output, stride, padding, dilation, groups,
                  padding_mode, dims):
-    x = float_array(input, "input", (dims + 2,))
+    array_module(input=input, grad_output=grad_output)
+    x = float_array(input, "input", (dims + 2,), half=True)
     shape = shape_tuple(weight_shape, "weight_size", dims + 2)
     g = conv_geometry(x.shape, shape, stride, padding, dilation, groups, padding_mode, dims)
     dy = _grad_output(grad_output, g.y_shape, dims, x, "input")
-    dw = np.zeros(g.w_shape, x.dtype)
-    _C.conv2d_backward_weight(dw, x.reshape(g.x_shape), dy, g.native())
+    dw = zeros(g.w_shape, x.dtype, x)
+    kernels(x).conv2d_backward_weight(dw, x.reshape(g.x_shape), dy, g.native())
     return dw.reshape(shape)
 
 
 def _conv_bias(grad_output, dims):
-    dy = float_array(grad_output, "grad_output", (dims + 2,))
-    db = np.zeros(dy.shape[1], dy.dtype)
-    _C.conv2d_backward_bias(db, dy.reshape(dy.shape[:2] + (math.prod(dy.shape[2:]), 1)))
+    dy = float_array(grad_output, "grad_output", (dims + 2,), half=True)
+    db = zeros(dy.shape[1], dy.dtype, dy)
+    kernels(dy).conv2d_backward_bias(db, dy.reshape(dy.shape[:2] + (math.prod(dy.shape[2:]), 1)))
     return db
 
 

@@ -14,10 +14,9 @@ transposed output then receive nothing but the bias), so that it maps H_out back
 
 from __future__ import annotations
 
-import numpy as np
-
-from .. import _C
-from .._args import float_array, int_tuple, integer, new_array, output_array, same_dtype, shape_tuple
+from .._args import (float_array, int_tuple, integer, new_array, output_array, same_dtype,
+                     shape_tuple, zeros)
+from .._backend import array_module, kernels
 from .conv import ConvGeometry, _batched, _conv_bias, _grad_output, geometry_2d, nonzero_sizes
 
 __all__ = ["conv_transpose1d", "conv_transpose2d", "conv_transpose1d_input",
@@ -63,9 +62,10 @@ def transpose_geometry(x_shape, w_shape, args, dims: int) -> ConvGeometry:
 
 def _conv_transpose(input, weight, bias, stride, padding, output_padding, groups, dilation, out,
                     dims):
-    x = float_array(input, "input", (dims + 1, dims + 2))
-    w = float_array(weight, "weight", (dims + 2,))
-    b = None if bias is None else float_array(bias, "bias", (1,))
+    array_module(input=input, weight=weight, bias=bias)
+    x = float_array(input, "input", (dims + 1, dims + 2), half=True)
+    w = float_array(weight, "weight", (dims + 2,), half=True)
+    b = None if bias is None else float_array(bias, "bias", (1,), half=True)
     same_dtype(x, "input", weight=w, bias=b)
     xb, batched = _batched(x, dims)
     args = _arguments(stride, padding, output_padding, groups, dilation, dims)
@@ -76,8 +76,8 @@ def _conv_transpose(input, weight, bias, stride, padding, output_padding, groups
     y_shape = g.x_shape[:2] + g.x_shape[4 - dims:]
     y = output_array(out, y_shape if batched else y_shape[1:], x.dtype, x, w, b)
     if g.x_shape[0]:
-        _C.conv2d_backward_input(y.reshape(g.x_shape), xb.reshape(g.y_shape),
-                                 w.reshape(g.w_shape), b, g.native())
+        kernels(x).conv2d_backward_input(y.reshape(g.x_shape), xb.reshape(g.y_shape),
+                                         w.reshape(g.w_shape), b, g.native())
     return y
 
 
@@ -114,8 +114,9 @@ def _input_size(out_size, kernel, args) -> tuple[int, ...] | None:
 
 def _conv_transpose_input(grad_output, weight, stride, padding, output_padding, groups,
                           dilation, dims):
-    w = float_array(weight, "weight", (dims + 2,))
-    dy = float_array(grad_output, "grad_output", (dims + 2,))
+    array_module(weight=weight, grad_output=grad_output)
+    w = float_array(weight, "weight", (dims + 2,), half=True)
+    dy = float_array(grad_output, "grad_output", (dims + 2,), half=True)
     same_dtype(w, "weight", grad_output=dy)
     args = _arguments(stride, padding, output_padding, groups, dilation, dims)
     if 0 in dy.shape[1:]:
@@ -127,21 +128,22 @@ def _conv_transpose_input(grad_output, weight, stride, padding, output_padding, 
     shape = (dy.shape[0], w.shape[0], *size)
     g = transpose_geometry(shape, w.shape, args, dims)
     dy = _grad_output(dy, g.x_shape, dims, w, "weight")
-    dx = new_array(g.y_shape, w.dtype)
+    dx = new_array(g.y_shape, w.dtype, w)
     if shape[0]:
-        _C.conv2d_forward(dx, dy, w.reshape(g.w_shape), None, g.native())
+        kernels(w).conv2d_forward(dx, dy, w.reshape(g.w_shape), None, g.native())
     return dx.reshape(shape)
 
 
 def _conv_transpose_weight(input, weight_shape, grad_output, stride, padding, output_padding,
                            groups, dilation, dims):
-    x = float_array(input, "input", (dims + 2,))
+    array_module(input=input, grad_output=grad_output)
+    x = float_array(input, "input", (dims + 2,), half=True)
     shape = shape_tuple(weight_shape, "weight_size", dims + 2)
     args = _arguments(stride, padding, output_padding, groups, dilation, dims)
     g = transpose_geometry(x.shape, shape, args, dims)
     dy = _grad_output(grad_output, g.x_shape, dims, x, "input")
-    dw = np.zeros(g.w_shape, x.dtype)
-    _C.conv2d_backward_weight(dw, dy, x.reshape(g.y_shape), g.native())
+    dw = zeros(g.w_shape, x.dtype, x)
+    kernels(x).conv2d_backward_weight(dw, dy, x.reshape(g.y_shape), g.native())
     return dw.reshape(shape)
 
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import _C
 from .._args import float_array, new_array, output_array, same_dtype
+from .._backend import array_module, kernels
 
 __all__ = ["gram", "gram_input"]
 
@@ -24,7 +24,7 @@ NORMALIZE = (None, "spatial", "size")
 
 
 def _features(features) -> np.ndarray:
-    f = float_array(features, "features", (4,))
+    f = float_array(features, "features", (4,), half=True)
     if 0 in f.shape[1:]:
         raise ValueError(f"features: expected non-zero channel and spatial sizes, got shape {f.shape}")
     return f
@@ -52,20 +52,21 @@ def gram(features, normalize=None, out=None):
     f = _features(features)
     scale = _scale(normalize, f.shape)
     g = output_array(out, (f.shape[0], f.shape[1], f.shape[1]), f.dtype, f)
-    _C.gram_forward(g, f, scale)
+    kernels(f).gram_forward(g, f, scale)
     return g
 
 
 def gram_input(features, grad_output, normalize=None):
     """Gradient of ``gram(features, normalize)`` with respect to features, given grad_output
     (N, C, C): (grad_output + grad_output^T) F times the normalisation, as (N, C, H, W)."""
+    array_module(features=features, grad_output=grad_output)
     f = _features(features)
     scale = _scale(normalize, f.shape)
-    dg = float_array(grad_output, "grad_output", (3,))
+    dg = float_array(grad_output, "grad_output", (3,), half=True)
     same_dtype(f, "features", grad_output=dg)
     expected = (f.shape[0], f.shape[1], f.shape[1])
     if dg.shape != expected:
         raise ValueError(f"grad_output: expected shape {expected}, got {dg.shape}")
-    df = new_array(f.shape, f.dtype)
-    _C.gram_backward_input(df, f, dg, scale)
+    df = new_array(f.shape, f.dtype, f)
+    kernels(f).gram_backward_input(df, f, dg, scale)
     return df
