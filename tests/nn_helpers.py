@@ -61,3 +61,30 @@ def compare_with_torch(fs_fn, torch_fn, inputs: dict, dtype, rng, grad_names=Non
         assert fs_in[k].grad.dtype == dtype
         assert_close(fs_in[k].grad.data, th_in[k].grad.numpy(), tol, f"grad {k} vs torch")
     return y
+
+
+def layer_parity(fs_layer, th_layer, x, dtype, rng, train=True):
+    """fastseg and torch modules with the torch one's weights (loaded through state_dict), in
+    `dtype` and train/eval mode, on the same input: output, input gradient, every parameter
+    gradient and every buffer (running statistics) agree. Returns the fastseg output."""
+    fs_layer = fs_layer.to(dtype).train(train)
+    th_layer = th_layer.to(torch.float64 if dtype == np.float64 else torch.float32).train(train)
+    fs_layer.load_state_dict({k: v.detach().numpy() for k, v in th_layer.state_dict().items()})
+    fs_layer.zero_grad()
+    th_layer.zero_grad()
+    xf = fastseg.tensor(x.astype(dtype), requires_grad=True)
+    xt = torch.tensor(x.astype(dtype), requires_grad=True)
+    y, yt = fs_layer(xf), th_layer(xt)
+    tol = TOL[np.dtype(dtype)]
+    assert_close(y.data, yt.detach().numpy(), tol, f"forward (train={train})")
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    y.backward(dy)
+    yt.backward(torch.tensor(dy))
+    assert_close(xf.grad.data, xt.grad.numpy(), tol, "grad input")
+    th_params = dict(th_layer.named_parameters())
+    for name, p in fs_layer.named_parameters():
+        assert_close(p.grad.data, th_params[name].grad.numpy(), tol, f"grad {name}")
+    fs_state = fs_layer.state_dict()
+    for name, b in th_layer.named_buffers():
+        assert_close(np.asarray(fs_state[name], np.float64), b.numpy(), tol, name)
+    return y

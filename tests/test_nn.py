@@ -12,7 +12,7 @@ from fastseg import nn
 from fastseg.autograd import gradcheck
 from fastseg.nn import functional as F
 from helpers import torch
-from nn_helpers import compare_with_torch, needs_torch, one_thread  # noqa: F401 (fixture)
+from nn_helpers import compare_with_torch, layer_parity, needs_torch, one_thread  # noqa: F401
 
 DTYPES = [np.float64, np.float32]
 
@@ -23,35 +23,6 @@ def needs_kernel(name):
 
 def t64(a, requires_grad=True):
     return fastseg.tensor(np.asarray(a, np.float64), requires_grad=requires_grad)
-
-
-def copy_params(fs_module, torch_module):
-    """torch module's parameters and buffers into the fastseg module (by state_dict)."""
-    fs_module.load_state_dict({k: v.detach().numpy() for k, v in torch_module.state_dict().items()})
-
-
-def layer_parity(fs_layer, th_layer, x, dtype, rng, train=True):
-    """Same weights, same input: output, input gradient and every parameter gradient agree."""
-    fs_layer = fs_layer.to(dtype).train(train)
-    th_layer = th_layer.to(torch.float64 if dtype == np.float64 else torch.float32).train(train)
-    copy_params(fs_layer, th_layer)
-    fs_layer.zero_grad()
-    th_layer.zero_grad()
-    xf = fastseg.tensor(x.astype(dtype), requires_grad=True)
-    xt = torch.tensor(x.astype(dtype), requires_grad=True)
-    y, yt = fs_layer(xf), th_layer(xt)
-    tol = 1e-10 if dtype == np.float64 else 1e-4
-    from helpers import assert_close
-    assert_close(y.data, yt.detach().numpy(), tol, "forward")
-    dy = rng.standard_normal(y.shape).astype(dtype)
-    y.backward(dy)
-    yt.backward(torch.tensor(dy))
-    assert_close(xf.grad.data, xt.grad.numpy(), tol, "grad input")
-    th_params = dict(th_layer.named_parameters())
-    for name, p in fs_layer.named_parameters():
-        assert_close(p.grad.data, th_params[name].grad.numpy(), tol, f"grad {name}")
-    for name, b in th_layer.named_buffers():
-        assert_close(np.asarray(fs_layer.state_dict()[name], np.float64), b.numpy(), tol, name)
 
 
 # ---- layers vs PyTorch ---------------------------------------------------------------------------

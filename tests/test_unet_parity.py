@@ -11,7 +11,7 @@ from fastseg import nn, optim
 from fastseg.autograd import gradcheck
 from fastseg.bench.unet import torch_unet
 from helpers import assert_close, torch
-from nn_helpers import needs_torch, one_thread  # noqa: F401 (fixture)
+from nn_helpers import layer_parity, needs_torch, one_thread  # noqa: F401 (fixture)
 
 needs_kernels = pytest.mark.skipif(
     not all(hasattr(fastseg, k) for k in ("max_pool2d", "conv_transpose2d", "interpolate")),
@@ -53,26 +53,9 @@ def test_state_dict_keys_and_shapes_line_up(kw):
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_torch_weights_give_the_same_output_and_gradients(upsample, dtype, rng):
     fs, th = twin_unets(dtype, upsample)
-    tol = 1e-10 if dtype == np.float64 else 1e-4
-    x = rng.standard_normal((2, 2, 13, 10)).astype(dtype)  # odd size: padded and cropped inside
-    for train in (True, False):
-        fs.train(train)
-        th.train(train)
-        xf, xt = fastseg.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
-        y, yt = fs(xf), th(xt)
-        assert y.shape == (2, 3, 13, 10)
-        assert_close(y.data, yt.detach().numpy(), tol, f"output train={train}")
-        dy = rng.standard_normal(y.shape).astype(dtype)
-        fs.zero_grad()
-        th.zero_grad()
-        y.backward(dy)
-        yt.backward(torch.tensor(dy))
-        assert_close(xf.grad.data, xt.grad.numpy(), tol, "grad input")
-        grads = dict(th.named_parameters())
-        for name, p in fs.named_parameters():
-            assert_close(p.grad.data, grads[name].grad.numpy(), tol, f"grad {name}")
-    for k, v in th.state_dict().items():  # running statistics after the training pass
-        assert_close(np.asarray(fs.state_dict()[k], np.float64), v.numpy(), tol, k)
+    x = rng.standard_normal((2, 2, 13, 10))  # odd size: padded and cropped inside
+    for train in (True, False):  # batch statistics (and running ones updated), then running
+        assert layer_parity(fs, th, x, dtype, rng, train).shape == (2, 3, 13, 10)
 
 
 STEP_OPTIMIZERS = [("SGD", dict(lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-3)),

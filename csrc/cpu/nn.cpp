@@ -13,20 +13,17 @@
 
 namespace fastseg::cpu {
 
+// Threads come from threads_for(elements moved): small tensors stay on one thread, where waking
+// a team costs more than the work (and far more on shared cores).
 namespace {
 constexpr int64_t kChunk = 1 << 15;  // elements per task of the elementwise kernels
-// Below this many elements a kernel runs on one thread: waking the team costs more (and far
-// more when the cores are shared) than the work itself.
-constexpr int64_t kParallelMin = 1 << 16;
-
-int threads_for(int64_t elements) { return elements >= kParallelMin ? num_threads() : 1; }
 }
 
 template <class T>
 void batch_norm_stats(T* mean, T* var, const T* x, int64_t N, int64_t C, int64_t M) {
   const NnKernels<T>& k = nn_kernels<T>();
   const double count = double(N) * double(M);
-#pragma omp parallel for num_threads(threads_for(N * C * M)) schedule(static)
+#pragma omp parallel for num_threads(threads_for(double(N * C * M))) schedule(static)
   for (int64_t c = 0; c < C; ++c) {
     // Sums of x - x[0, c, 0]: shifting by a sample keeps E[d^2] - E[d]^2 free of cancellation.
     const T shift = x[c * M];
@@ -42,7 +39,7 @@ template <class T>
 void batch_norm_forward(T* y, const T* x, const T* mean, const T* invstd, const T* weight,
                         const T* bias, int64_t N, int64_t C, int64_t M, bool relu) {
   const NnKernels<T>& k = nn_kernels<T>();
-#pragma omp parallel for collapse(2) num_threads(threads_for(N * C * M)) schedule(static)
+#pragma omp parallel for collapse(2) num_threads(threads_for(2.0 * N * C * M)) schedule(static)
   for (int64_t n = 0; n < N; ++n)
     for (int64_t c = 0; c < C; ++c) {
       const double scale = double(invstd[c]) * (weight ? double(weight[c]) : 1.0);
@@ -58,9 +55,10 @@ void batch_norm_backward(T* dx, T* dweight, T* dbias, const T* dy, const T* y, c
                          int64_t M, bool training) {
   const NnKernels<T>& k = nn_kernels<T>();
   const bool relu = y != nullptr;
+  const double moved = double(N * C * M) * (relu ? 7 : 5);  // two passes over dy, (y,) x; dx
   const double count = double(N) * double(M);
   const bool sums = dweight || dbias || (dx && training);
-#pragma omp parallel for num_threads(threads_for(N * C * M)) schedule(static)
+#pragma omp parallel for num_threads(threads_for(moved)) schedule(static)
   for (int64_t c = 0; c < C; ++c) {
     const double mu = mean[c], is = invstd[c], w = weight ? double(weight[c]) : 1.0;
     double sdy = 0, sdyx = 0;  // sum(dy), sum(dy * (x - mean))
@@ -89,7 +87,7 @@ template <class T>
 void relu_backward(T* dx, const T* dy, const T* y, int64_t n) {
   const NnKernels<T>& k = nn_kernels<T>();
   const int64_t chunks = (n + kChunk - 1) / kChunk;
-#pragma omp parallel for num_threads(threads_for(n)) schedule(static)
+#pragma omp parallel for num_threads(threads_for(3.0 * n)) schedule(static)
   for (int64_t i = 0; i < chunks; ++i) {
     const int64_t b = i * kChunk;
     k.relu_backward(dx + b, dy + b, y + b, std::min(kChunk, n - b));
@@ -115,7 +113,7 @@ void adam_step(T* param, T* exp_avg, T* exp_avg_sq, T* max_exp_avg_sq, const T* 
   s.decoupled = a.decoupled_weight_decay;
   s.maximize = a.maximize;
   const int64_t chunks = (n + kChunk - 1) / kChunk;
-#pragma omp parallel for num_threads(threads_for(n)) schedule(static)
+#pragma omp parallel for num_threads(threads_for(8.0 * n)) schedule(static)
   for (int64_t i = 0; i < chunks; ++i) {
     const int64_t b = i * kChunk;
     k.adam(param + b, exp_avg + b, exp_avg_sq + b, max_exp_avg_sq ? max_exp_avg_sq + b : nullptr,

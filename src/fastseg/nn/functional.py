@@ -437,16 +437,13 @@ class _BCEWithLogits(Function):
         x, y, weight, pos_weight, softplus_neg = ctx.saved_tensors
         g = grad if weight is None else grad * weight
         lw = 1 if pos_weight is None else (pos_weight - 1) * y + 1
-        dx = g * ((1 - y) - lw * ops.sigmoid_array(-x)) if ctx.needs_input_grad[0] else None
-        dy = None
+        dx = dy = None
+        if ctx.needs_input_grad[0]:
+            dx = ops.unbroadcast(g * ((1 - y) - lw * ops.sigmoid_array(-x)), np.shape(x))
         if ctx.needs_input_grad[1]:
             dpw = 0 if pos_weight is None else (pos_weight - 1) * softplus_neg
-            dy = unbroadcast_to(g * (dpw - x), np.shape(y))
-        return unbroadcast_to(dx, np.shape(x)), dy
-
-
-def unbroadcast_to(g, shape):
-    return None if g is None else ops.unbroadcast(g, shape)
+            dy = ops.unbroadcast(g * (dpw - x), np.shape(y))
+        return dx, dy
 
 
 def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean",
