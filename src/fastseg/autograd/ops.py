@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import _C
+from .._backend import kernels
 from .function import Function, array_module
 
 
@@ -409,10 +409,11 @@ class ReLU(Function):
     @staticmethod
     def backward(ctx, grad):
         out = ctx.saved_tensors[0]
-        if array_module(out) is not np or grad.dtype != out.dtype:
+        if grad.dtype != out.dtype:
             return grad * (out > 0)
-        dx = np.empty_like(out)
-        _C.relu_backward(dx, np.asarray(grad, order="C"), out)  # one fused pass
+        xp = array_module(out)
+        dx = xp.empty_like(out)
+        kernels(out).relu_backward(dx, xp.asarray(grad, order="C"), out)  # one fused pass
         return dx
 
 

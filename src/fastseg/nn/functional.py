@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import _C
 from .. import grad as kgrad
+from .._backend import kernels
 from ..autograd import Function, Tensor, array_module, default_generator, is_grad_enabled
 from ..autograd import ops
 from ..autograd.ops import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
@@ -194,15 +194,16 @@ class _BatchNorm(Function):
 
     @staticmethod
     def forward(ctx, x, weight, bias, running_mean, running_var, training, momentum, eps, relu):
+        xp, k = array_module(x), kernels(x)  # NumPy -> fastseg._C, CuPy -> fastseg._cuda
         n, c = x.shape[:2]
-        x3 = np.ascontiguousarray(x).reshape(n, c, -1)
+        x3 = xp.ascontiguousarray(x).reshape(n, c, -1)
         if training:
             count = n * x3.shape[2]
             if count <= 1:
                 raise ValueError(f"Expected more than 1 value per channel when training, got "
                                  f"input size {x.shape}")
-            mean, var = np.empty(c, x.dtype), np.empty(c, x.dtype)
-            _C.batch_norm_stats(mean, var, x3)
+            mean, var = xp.empty(c, x.dtype), xp.empty(c, x.dtype)
+            k.batch_norm_stats(mean, var, x3)
             if running_mean is not None:
                 running_mean *= 1 - momentum
                 running_mean += momentum * mean
@@ -211,9 +212,9 @@ class _BatchNorm(Function):
                 running_var += (momentum * count / (count - 1)) * var
         else:
             mean, var = running_mean.astype(x.dtype, copy=False), running_var
-        invstd = (1 / np.sqrt(var + eps)).astype(x.dtype, copy=False)
-        y = np.empty_like(x3)
-        _C.batch_norm_forward(y, x3, mean, invstd, weight, bias, relu)
+        invstd = (1 / xp.sqrt(var + eps)).astype(x.dtype, copy=False)
+        y = xp.empty_like(x3)
+        k.batch_norm_forward(y, x3, mean, invstd, weight, bias, relu)
         ctx.save_for_backward(x3, y if relu else None, mean, invstd, weight)
         ctx.training = training
         return y.reshape(x.shape)
@@ -221,13 +222,14 @@ class _BatchNorm(Function):
     @staticmethod
     def backward(ctx, grad):
         x3, y, mean, invstd, weight = ctx.saved_tensors
+        xp = array_module(x3)
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         c = x3.shape[1]
-        dx = np.empty_like(x3) if need_x else None
-        dw = np.zeros(c, x3.dtype) if need_w else None
-        db = np.zeros(c, x3.dtype) if need_b else None
-        _C.batch_norm_backward(dx, dw, db, np.ascontiguousarray(grad).reshape(x3.shape), y, x3,
-                               mean, invstd, weight, ctx.training)
+        dx = xp.empty_like(x3) if need_x else None
+        dw = xp.zeros(c, x3.dtype) if need_w else None
+        db = xp.zeros(c, x3.dtype) if need_b else None
+        kernels(x3).batch_norm_backward(dx, dw, db, xp.ascontiguousarray(grad).reshape(x3.shape),
+                                        y, x3, mean, invstd, weight, ctx.training)
         return (None if dx is None else dx.reshape(grad.shape)), dw, db
 
 

@@ -8,8 +8,8 @@ import copy
 
 import numpy as np
 
-from .. import _C
-from ..autograd import Tensor
+from .._backend import kernels
+from ..autograd import Tensor, array_module
 
 
 class Optimizer:
@@ -220,16 +220,18 @@ class Adam(Optimizer):
                                       maximize=maximize))
 
     def _update(self, param, grad, state, group):
+        xp = array_module(param)
         if not state:
-            state.update(step=0, exp_avg=np.zeros_like(param), exp_avg_sq=np.zeros_like(param))
+            state.update(step=0, exp_avg=xp.zeros_like(param), exp_avg_sq=xp.zeros_like(param))
             if group["amsgrad"]:
-                state["max_exp_avg_sq"] = np.zeros_like(param)
+                state["max_exp_avg_sq"] = xp.zeros_like(param)
         state["step"] += 1
         beta1, beta2 = group["betas"]
-        _C.adam_step(param, state["exp_avg"], state["exp_avg_sq"], state.get("max_exp_avg_sq"),
-                     np.asarray(grad, param.dtype, order="C"), group["lr"], beta1, beta2,
-                     group["eps"], group["weight_decay"], state["step"], group["amsgrad"],
-                     self.decoupled_weight_decay, group["maximize"])
+        kernels(param).adam_step(
+            param, state["exp_avg"], state["exp_avg_sq"], state.get("max_exp_avg_sq"),
+            xp.asarray(grad, param.dtype, order="C"), group["lr"], beta1, beta2, group["eps"],
+            group["weight_decay"], state["step"], group["amsgrad"], self.decoupled_weight_decay,
+            group["maximize"])
 
 
 class AdamW(Adam):
