@@ -14,11 +14,11 @@ optimizer's param_groups, scalar state (step) and the `extra` values as JSON in 
 from __future__ import annotations
 
 import json
-import os
 import struct
-import tempfile
 
 import numpy as np
+
+from ._files import atomic_write
 
 _DTYPES = {"F64": "<f8", "F32": "<f4", "F16": "<f2", "I64": "<i8", "I32": "<i4", "I16": "<i2",
            "I8": "i1", "U8": "u1", "BOOL": "?", "U16": "<u2", "U32": "<u4", "U64": "<u8"}
@@ -27,9 +27,9 @@ OPTIMIZER_PREFIX = "optimizer."
 
 
 def write_safetensors(path, tensors: dict, metadata: dict | None = None) -> None:
-    """Writes {name: array} (and str -> str metadata) to `path` atomically: a temporary file in
-    the same directory, flushed and fsynced, then os.replace, so a crash leaves either the old
-    file or the new one, never a torn one."""
+    """Writes {name: array} (and str -> str metadata) to `path` atomically (_files.atomic_write:
+    a temporary file in the same directory, fsynced, then renamed), so a crash leaves either the
+    old file or the new one, never a torn one."""
     header, offset, arrays = {}, 0, []
     for name, value in tensors.items():
         a = np.asarray(value)
@@ -45,27 +45,11 @@ def write_safetensors(path, tensors: dict, metadata: dict | None = None) -> None
         header["__metadata__"] = {str(k): str(v) for k, v in metadata.items()}
     blob = json.dumps(header, separators=(",", ":")).encode()
     blob += b" " * (-len(blob) % 8)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".safetensors", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(struct.pack("<Q", len(blob)))
-            f.write(blob)
-            for a in arrays:
-                f.write(memoryview(a.reshape(-1)).cast("B"))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    if hasattr(os, "O_DIRECTORY"):  # make the rename itself durable
-        dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+    with atomic_write(path) as f:
+        f.write(struct.pack("<Q", len(blob)))
+        f.write(blob)
+        for a in arrays:
+            f.write(memoryview(a.reshape(-1)).cast("B"))
 
 
 def read_safetensors(path) -> tuple[dict, dict]:
