@@ -226,15 +226,30 @@ void run_tiles(const ConvKernels<T>& ks, ConvTile<T> a, int kb, const T* xbase, 
   }
 }
 
-// Output rows per tile: as many as fit the buffer budget, but at least 2 tiles per thread when
-// the problem has that many rows.
-template <class T>
-int64_t choose_tile_rows(const ConvShape& s, int64_t rows, int64_t units, int nt, bool direct) {
-  int64_t tp = std::min<int64_t>(rows, 64);
-  while (tp > 1 && (input_buffer_bytes(s, tp, sizeof(T), direct) > kBufferBudget ||
-                    units * ceil_div(rows, tp) < 2 * nt))
-    --tp;
-  return tp;
+// Row tiles of `units` independent planes (image, group) of `rows` rows each, for nt threads:
+// the fewest tiles whose largest fits the buffer (fits(rows per tile)), raised until the items
+// (units x tiles) split evenly over the threads, at least two each where there are enough rows.
+// Tile t holds rows [begin(t), begin(t + 1)): sizes differ by at most one row, so that no thread
+// waits for another at the end (an uneven last tile cost a third of the speed on 2 threads).
+struct RowTiles {
+  int64_t rows, count, max_rows;
+  int64_t begin(int64_t t) const { return t * rows / count; }
+};
+
+template <class Fits>
+RowTiles balanced_row_tiles(int64_t rows, int64_t units, int nt, Fits fits) {
+  int64_t count = ceil_div(rows, std::min<int64_t>(rows, 64));
+  while (count < rows && !fits(ceil_div(rows, count))) ++count;
+  auto even = [&](int64_t c) { return units * c >= 2 * nt && units * c % nt == 0; };
+  int64_t best = count;
+  for (int64_t c = count; c <= std::min(rows, 4 * count + 2 * nt); ++c)
+    if (even(c)) {
+      best = c;
+      break;
+    }
+  if (!even(best))
+    while (best < rows && units * best < 2 * nt) ++best;
+  return RowTiles{rows, best, ceil_div(rows, best)};
 }
 
 // ---- Transposed convolution: the input gradient with zeros padding --------------------------
@@ -293,10 +308,10 @@ void transposed_conv(T* dx, const T* dy, const T* w, const T* bias, const ConvSh
   const int64_t prow = ceil_div(s.H, sh), pcol = ceil_div(s.W, sw);  // phase (0, 0) is largest
   const int64_t bcols = pcol + os_max - os_min;
   const int nt = threads_for(conv_flops(s));
-  int64_t ti = std::min<int64_t>(prow, 64);
-  auto buf_bytes = [&](int64_t t) { return Kg * (t + or_max - or_min) * bcols * int64_t(sizeof(T)); };
-  while (ti > 1 && (buf_bytes(ti) > kBufferBudget || s.N * s.groups * ceil_div(prow, ti) < 2 * nt))
-    --ti;
+  const RowTiles tiles = balanced_row_tiles(prow, s.N * s.groups, nt, [&](int64_t t) {
+    return Kg * (t + or_max - or_min) * bcols * int64_t(sizeof(T)) <= kBufferBudget;
+  });
+  const int64_t ti = tiles.max_rows;
   const int64_t brows = ti + or_max - or_min, c_stride = brows * bcols;
 
   const int64_t na = std::min(sh, s.H), nb = std::min(sw, s.W);
@@ -322,20 +337,20 @@ void transposed_conv(T* dx, const T* dy, const T* w, const T* bias, const ConvSh
     }
   // Packed weights per group, phase and block of kb input channels: (Kg, ntaps, kb).
   std::vector<T> wp(s.groups * w_offset);
-  for (int64_t g = 0; g < s.groups; ++g)
-    for (const Phase& ph : phases) {
-      const int64_t nt_ph = ph.rs.size();
-      for (int64_t c0 = 0; c0 < Cg; c0 += ks.kb) {
-        const int64_t kb = std::min<int64_t>(ks.kb, Cg - c0);
-        T* dst = wp.data() + g * w_offset + ph.w_offset + c0 * Kg * nt_ph;
-        for (int64_t k = 0; k < Kg; ++k)
-          for (int64_t t = 0; t < nt_ph; ++t)
-            for (int64_t cc = 0; cc < kb; ++cc)
-              dst[(k * nt_ph + t) * kb + cc] = w[((g * Kg + k) * Cg + c0 + cc) * RS + ph.rs[t]];
-      }
-    }
+  const int64_t cblocks = ceil_div(Cg, ks.kb), nphases = phases.size();
+#pragma omp parallel for num_threads(threads_for(double(wp.size()))) schedule(static)
+  for (int64_t b = 0; b < s.groups * nphases * cblocks; ++b) {
+    const int64_t g = b / (nphases * cblocks), c0 = b % cblocks * ks.kb;
+    const Phase& ph = phases[b / cblocks % nphases];
+    const int64_t nt_ph = ph.rs.size(), kb = std::min<int64_t>(ks.kb, Cg - c0);
+    T* dst = wp.data() + g * w_offset + ph.w_offset + c0 * Kg * nt_ph;
+    for (int64_t k = 0; k < Kg; ++k)
+      for (int64_t t = 0; t < nt_ph; ++t)
+        for (int64_t cc = 0; cc < kb; ++cc)
+          dst[(k * nt_ph + t) * kb + cc] = w[((g * Kg + k) * Cg + c0 + cc) * RS + ph.rs[t]];
+  }
 
-  const int64_t ntiles = ceil_div(prow, ti), items = s.N * s.groups * ntiles;
+  const int64_t ntiles = tiles.count, items = s.N * s.groups * ntiles;
   // Per thread: the dy buffer, then (stride_w > 1) one plane of kb x ti x pcol per phase b.
   const int64_t plane = int64_t(ks.kb) * ti * pcol;
   // With unit strides, short rows run flat (see use_flat_rows) into a per-thread tile after
@@ -357,7 +372,7 @@ void transposed_conv(T* dx, const T* dy, const T* w, const T* bias, const ConvSh
 #pragma omp for schedule(static)
     for (int64_t item = 0; item < items; ++item) {
       const int64_t n = item / (s.groups * ntiles), g = item / ntiles % s.groups;
-      const int64_t i0 = item % ntiles * ti;
+      const int64_t i0 = tiles.begin(item % ntiles), i_end = tiles.begin(item % ntiles + 1);
       // dy rows i0 + or_min + [0, brows), columns os_min + [0, bcols), zero outside dy.
       const T* dyg = dy + (n * s.K + g * Kg) * s.P * s.Q;
       const int64_t q_lo = std::clamp<int64_t>(-os_min, 0, bcols);
@@ -376,7 +391,7 @@ void transposed_conv(T* dx, const T* dy, const T* w, const T* bias, const ConvSh
           std::fill(dst + q_hi, dst + bcols, T(0));
         }
       for (int64_t a = 0; a < na; ++a) {
-        const int64_t i1 = std::min(i0 + ti, phases[a * nb].rows);
+        const int64_t i1 = std::min(i_end, phases[a * nb].rows);
         if (i0 >= i1) continue;
         // Vector (i, j) of phase (a, b) reads dy buffer row i - i0 and lands at dx row
         // a + sh*i, column b + sw*j (stride_w == 1), or at row i - i0 of the phase plane.
@@ -602,9 +617,14 @@ void wgrad_by_channels(T* dw, const T* x, const T* dy, const ConvShape& s,
 #pragma omp barrier
       }
   }
+  // dw (Kg, J) += dwt (J, Kpad) transposed, per group, in ranges of 64 pairs.
+  const int64_t jranges = ceil_div(J, 64);
 #pragma omp parallel for num_threads(nt) schedule(static)
-  for (int64_t g = 0; g < s.groups; ++g)
-    transpose_block<true>(dw + g * Kg * J, J, dwt.data() + g * J * Kpad, Kpad, J, Kg, ks);
+  for (int64_t b = 0; b < s.groups * jranges; ++b) {
+    const int64_t g = b / jranges, j0 = b % jranges * 64;
+    transpose_block<true>(dw + g * Kg * J + j0, J, dwt.data() + (g * J + j0) * Kpad, Kpad,
+                          std::min<int64_t>(64, J - j0), Kg, ks);
+  }
 }
 
 }  // namespace
@@ -617,20 +637,24 @@ void conv2d_forward(T* y, const T* x, const T* w, const T* bias, const ConvShape
   const int64_t Cg = s.Cg(), Kg = s.Kg(), RS = s.R * s.S;
   // Packed weights per group and block of kb output channels: (Cg, R*S, kb).
   std::vector<T> wp(s.K * Cg * RS);
-  for (int64_t g = 0; g < s.groups; ++g)
-    for (int64_t k0 = 0; k0 < Kg; k0 += ks.kb) {
-      const int64_t kb = std::min<int64_t>(ks.kb, Kg - k0);
-      T* dst = wp.data() + (g * Kg + k0) * Cg * RS;
-      for (int64_t k = 0; k < kb; ++k)
-        for (int64_t i = 0; i < Cg * RS; ++i) dst[i * kb + k] = w[(g * Kg + k0 + k) * Cg * RS + i];
-    }
+  const int64_t kblocks = ceil_div(Kg, ks.kb);
+#pragma omp parallel for num_threads(threads_for(double(wp.size()))) schedule(static)
+  for (int64_t b = 0; b < s.groups * kblocks; ++b) {
+    const int64_t g = b / kblocks, k0 = b % kblocks * ks.kb;
+    const int64_t kb = std::min<int64_t>(ks.kb, Kg - k0);
+    T* dst = wp.data() + (g * Kg + k0) * Cg * RS;
+    for (int64_t k = 0; k < kb; ++k)
+      for (int64_t i = 0; i < Cg * RS; ++i) dst[i * kb + k] = w[(g * Kg + k0 + k) * Cg * RS + i];
+  }
   const int nt = threads_for(conv_flops(s));
   const bool direct = reads_input_directly(s, ks.kb);
-  const InputView v =
-      make_input_view(s, choose_tile_rows<T>(s, s.P, s.N * s.groups, nt, direct), direct);
+  const RowTiles tiles = balanced_row_tiles(s.P, s.N * s.groups, nt, [&](int64_t t) {
+    return input_buffer_bytes(s, t, sizeof(T), direct) <= kBufferBudget;
+  });
+  const InputView v = make_input_view(s, tiles.max_rows, direct);
   const bool flat = !direct && s.stride_h == 1 && s.stride_w == 1 &&
                     use_flat_rows(s.Q, v.row_stride, L);
-  const int64_t ntiles = ceil_div(s.P, v.tp), items = s.N * s.groups * ntiles;
+  const int64_t ntiles = tiles.count, items = s.N * s.groups * ntiles;
   const int64_t flat_tile = round_up(v.tp * v.row_stride, L);  // one output plane of a tile
   const int64_t per_thread =
       v.buffer_size(s) + (flat ? flat_slack((s.S - 1) * s.dil_w, L) + ks.kb * flat_tile : 0);
@@ -647,7 +671,7 @@ void conv2d_forward(T* y, const T* x, const T* w, const T* bias, const ConvShape
 #pragma omp for schedule(static)
     for (int64_t item = 0; item < items; ++item) {
       const int64_t n = item / (s.groups * ntiles), g = item / ntiles % s.groups;
-      const int64_t p0 = item % ntiles * v.tp, p1 = std::min(p0 + v.tp, s.P);
+      const int64_t p0 = tiles.begin(item % ntiles), p1 = tiles.begin(item % ntiles + 1);
       const T* xg = x + (n * s.C + g * Cg) * s.H * s.W;
       if (!v.direct) fill_input_tile(buf, xg, s, v, p0);
       if (flat) list_flat(vl, (p1 - p0) * v.row_stride, L);
