@@ -513,8 +513,15 @@ void transpose_block(T* out, int64_t ldo, const T* in, int64_t ldi, int64_t rows
   for (int64_t k0 = 0; k0 < rows; k0 += B)
     for (int64_t i0 = 0; i0 < cols; i0 += B) {
       const int64_t k1 = std::min(k0 + B, rows), i1 = std::min(i0 + B, cols);
-      if (!Accumulate && k1 - k0 == B && i1 - i0 == B) {
-        ks.transpose(out + i0 * ldo + k0, ldo, in + k0 * ldi + i0, ldi);
+      if (k1 - k0 == B && i1 - i0 == B) {
+        if (!Accumulate) {
+          ks.transpose(out + i0 * ldo + k0, ldo, in + k0 * ldi + i0, ldi);
+          continue;
+        }
+        T block[ConvKernels<T>::kMaxLanes * ConvKernels<T>::kMaxLanes];
+        ks.transpose(block, B, in + k0 * ldi + i0, ldi);
+        for (int64_t i = 0; i < B; ++i)
+          for (int64_t k = 0; k < B; ++k) out[(i0 + i) * ldo + k0 + k] += block[i * B + k];
         continue;
       }
       for (int64_t k = k0; k < k1; ++k)
@@ -546,10 +553,15 @@ void wgrad_by_channels(T* dw, const T* x, const T* dy, const ConvShape& s,
   while (tp > 1 && input_buffer_bytes(s, tp, sizeof(T), direct) > kBufferBudget) --tp;
   const InputView v = make_input_view(s, tp, direct);
   const int64_t kvblocks = ceil_div(Kpad, kv_channels), jblocks = ceil_div(J, ks.cjb);
-  const int64_t tiles_g = kvblocks * jblocks;
-  const int64_t range = std::max<int64_t>(1, kRangeBytes / (ks.cjb * Kpad * int64_t(sizeof(T))));
   const int64_t max_segments = tp * ceil_div(s.Q, kPixels);
   const int nt = threads_for(conv_flops(s));
+  // A range of pair blocks (all kv blocks of them) is the unit of work of a thread: as large as
+  // keeps its slice of dwt in L2, and enough ranges to share out evenly.
+  int64_t nranges = ceil_div(jblocks, std::max<int64_t>(
+                                          1, kRangeBytes / (ks.cjb * Kpad * int64_t(sizeof(T)))));
+  nranges = std::min(jblocks, round_up(nranges, nt));
+  const int64_t range = ceil_div(jblocks, nranges);
+  nranges = ceil_div(jblocks, range);
   std::vector<T> dwt(s.groups * J * Kpad, T(0));
   std::unique_ptr<T[]> dyt(new T[PQ * ldt]);
   std::vector<T> bufs(nt * v.buffer_size(s));
@@ -573,13 +585,9 @@ void wgrad_by_channels(T* dw, const T* x, const T* dy, const ConvShape& s,
           for (int64_t i = i0; i < i1; ++i) std::fill(&dyt[i * ldt + Kg], &dyt[(i + 1) * ldt], T(0));
         }
         const T* xg = x + (n * s.C + g * Cg) * s.H * s.W;
-        const int64_t t0 = g * tiles_g;
-        for (int64_t r0 = 0; r0 < jblocks; r0 += range) {
-          const int64_t r1 = std::min(r0 + range, jblocks);
-          bool owns = false;
-          for (int64_t kvi = 0; kvi < kvblocks && !owns; ++kvi)
-            for (int64_t ji = r0; ji < r1 && !owns; ++ji) owns = (t0 + kvi * jblocks + ji) % nth == tid;
-          if (!owns) continue;
+        for (int64_t r = 0; r < nranges; ++r) {
+          if ((g * nranges + r) % nth != tid) continue;
+          const int64_t r0 = r * range, r1 = std::min(r0 + range, jblocks);
           const int64_t c_lo = r0 * ks.cjb / RS, c_hi = (std::min(r1 * ks.cjb, J) - 1) / RS + 1;
           for (int64_t p0 = 0; p0 < s.P; p0 += tp) {
             const int64_t p1 = std::min(p0 + tp, s.P);
@@ -602,7 +610,6 @@ void wgrad_by_channels(T* dw, const T* x, const T* dy, const ConvShape& s,
             for (int64_t b = 0; b < nblock; ++b)
               for (int64_t kvi = 0; kvi < kvblocks; ++kvi)
                 for (int64_t ji = r0; ji < r1; ++ji) {
-                  if ((t0 + kvi * jblocks + ji) % nth != tid) continue;
                   const int64_t k0 = kvi * kv_channels, j0 = ji * ks.cjb;
                   const int kv = static_cast<int>(std::min<int64_t>(ks.ckv, (Kpad - k0) / L));
                   const int jb = static_cast<int>(std::min<int64_t>(ks.cjb, J - j0));

@@ -55,7 +55,7 @@ struct WgradChannelTile {
 
 template <class T>
 struct ConvKernels {
-  static constexpr int kMax = 12;
+  static constexpr int kMax = 12, kMaxLanes = 16;
   int lanes;     // elements per vector
   int kb, nv;    // forward tile for full blocks; tails use smaller entries
   int pkb, pjb;  // weight-gradient tile, lanes along pixels
