@@ -1,6 +1,7 @@
 // fastseg._C: the CPU kernels. One register_* function per op family.
 #include <pybind11/pybind11.h>
 
+#include "common/memory.h"
 #include "common/parallel.h"
 #include "cpu/isa.h"
 #include "cpu/peak.h"
@@ -30,6 +31,9 @@ PYBIND11_MODULE(_C, m) {
     return fastseg::cpu::isa_supported(isa_from(name));
   });
   m.def("_force_isa", [=](const std::string& name) { fastseg::cpu::force_isa(isa_from(name)); });
+  m.def("set_memory_reuse", &fastseg::set_memory_reuse, py::arg("keep") = true,
+        "Keep freed memory in the process heap for reuse (glibc; process-wide): no page faults "
+        "on reallocated activations in training loops. Returns whether it is supported.");
   m.def("get_num_threads", &fastseg::num_threads);
   m.def("set_num_threads", [](int n) {
     if (n < 1) throw py::value_error("num_threads must be >= 1, got " + std::to_string(n));

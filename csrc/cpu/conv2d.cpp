@@ -351,23 +351,24 @@ void transposed_conv(T* dx, const T* dy, const T* w, const T* bias, const ConvSh
   }
 
   const int64_t ntiles = tiles.count, items = s.N * s.groups * ntiles;
-  // Per thread: the dy buffer, then (stride_w > 1) one plane of kb x ti x pcol per phase b.
-  const int64_t plane = int64_t(ks.kb) * ti * pcol;
-  // With unit strides, short rows run flat (see use_flat_rows) into a per-thread tile after
-  // the buffer's slack; with stride_w > 1 the phase planes follow the buffer.
-  const bool flat = sh == 1 && sw == 1 && use_flat_rows(s.W, bcols, L);
-  const int64_t flat_tile = round_up(ti * bcols, L), slack = flat_slack(os_max - os_min, L);
-  const int64_t per_thread =
-      Kg * c_stride + (flat ? slack + ks.kb * flat_tile : sw > 1 ? nb * plane : 0);
+  // Output goes straight to dx (stride_w == 1, rows) or to per-thread phase planes of
+  // kb x ti x prs after the buffer and its slack, interleaved (stride_w > 1) or copied (flat)
+  // into dx. Short phase rows run flat (see use_flat_rows): the planes then take the buffer's
+  // row stride. E.g. a 2x2 stride-2 up-convolution of an 8x8 input: each phase is one run of 64.
+  const bool flat = use_flat_rows(pcol, bcols, L);
+  const bool direct_out = sw == 1 && !flat;
+  const int64_t prs = flat ? bcols : pcol, plane = round_up(int64_t(ks.kb) * ti * prs, L);
+  const int64_t slack = flat ? flat_slack(os_max - os_min, L) : 0;
+  const int64_t per_thread = Kg * c_stride + slack + (direct_out ? 0 : nb * plane);
   std::vector<T> bufs(nt * per_thread, T(0));
   std::vector<Vectors> vls(nt * nb);
-  for (Vectors& vl : vls) vl.reserve(flat ? flat_tile / L : vectors_per_tile(ti, pcol, L));
+  for (Vectors& vl : vls) vl.reserve(flat ? ceil_div(ti * prs, L) : vectors_per_tile(ti, pcol, L));
 
 #pragma omp parallel num_threads(nt)
   {
     const int tid = omp_get_thread_num();
     T* buf = bufs.data() + tid * per_thread;
-    T* planes = buf + Kg * c_stride + (flat ? slack : 0);  // or the flat tile
+    T* planes = buf + Kg * c_stride + slack;
     Vectors* vl = vls.data() + tid * nb;
 #pragma omp for schedule(static)
     for (int64_t item = 0; item < items; ++item) {
@@ -394,7 +395,7 @@ void transposed_conv(T* dx, const T* dy, const T* w, const T* bias, const ConvSh
         const int64_t i1 = std::min(i_end, phases[a * nb].rows);
         if (i0 >= i1) continue;
         // Vector (i, j) of phase (a, b) reads dy buffer row i - i0 and lands at dx row
-        // a + sh*i, column b + sw*j (stride_w == 1), or at row i - i0 of the phase plane.
+        // a + sh*i, column b + sw*j (direct_out), or at row i - i0 of the phase plane.
         for (int64_t b = 0; b < nb; ++b) {
           if (flat) list_flat(vl[b], (i1 - i0) * bcols, L);
           else
@@ -402,7 +403,7 @@ void transposed_conv(T* dx, const T* dy, const T* w, const T* bias, const ConvSh
                 i0, i1, phases[a * nb + b].cols, L,
                 [&](int64_t i, int64_t j) { return (i - i0) * bcols + j; },
                 [&](int64_t i, int64_t j) {
-                  return sw == 1 ? (a + sh * i) * s.W + j : (i - i0) * pcol + j;
+                  return direct_out ? (a + sh * i) * s.W + j : (i - i0) * prs + j;
                 });
         }
         for (int64_t c0 = 0; c0 < Cg; c0 += ks.kb) {
@@ -412,19 +413,19 @@ void transposed_conv(T* dx, const T* dy, const T* w, const T* bias, const ConvSh
             const Phase& ph = phases[a * nb + b];
             const int64_t nt_ph = ph.rs.size();
             ConvTile<T> t{wp.data() + g * w_offset + ph.w_offset + c0 * Kg * nt_ph,
-                          ph.offs.data(), Kg * nt_ph,
-                          flat ? flat_tile : sw == 1 ? s.H * s.W : ti * pcol,
+                          ph.offs.data(), Kg * nt_ph, direct_out ? s.H * s.W : ti * prs,
                           bias ? bias + g * Cg + c0 : nullptr, nullptr, nullptr, nullptr};
-            run_tiles(ks, t, kb, buf, sw == 1 && !flat ? dxc : planes + b * plane, vl[b]);
+            run_tiles(ks, t, kb, buf, direct_out ? dxc : planes + b * plane, vl[b]);
           }
-          if (flat)
-            copy_flat_rows(dxc + i0 * s.W, s.H * s.W, s.W, planes, flat_tile, bcols, i1 - i0,
-                           s.W, kb);
-          if (sw == 1) continue;
-          for (int k = 0; k < kb; ++k)
-            for (int64_t i = i0; i < i1; ++i)
-              interleave_columns(dxc + k * s.H * s.W + (a + sh * i) * s.W,
-                                 planes + (k * ti + i - i0) * pcol, plane, nb, sw, s.W);
+          if (direct_out) continue;
+          T* rows = dxc + (a + sh * i0) * s.W;  // dx row of phase row i0
+          if (sw == 1)
+            copy_flat_rows(rows, s.H * s.W, sh * s.W, planes, ti * prs, prs, i1 - i0, s.W, kb);
+          else
+            for (int k = 0; k < kb; ++k)
+              for (int64_t i = 0; i < i1 - i0; ++i)
+                interleave_columns(rows + k * s.H * s.W + sh * i * s.W,
+                                   planes + (k * ti + i) * prs, plane, nb, sw, s.W);
         }
       }
     }

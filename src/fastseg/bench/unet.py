@@ -1,7 +1,9 @@
 """U-Net training step and inference, fastseg against PyTorch CPU in the same run: U-Net base 32,
 depth 4, batch 4, 1x128x128 images, two classes, cross-entropy + Adam.
 
-`fastseg bench --filter unet` times both sides; ``python -m fastseg.bench.unet`` also measures
+Both sides run with fastseg.set_memory_reuse(True), as `fastseg train` does (freed activations
+stay in the heap instead of being unmapped and faulted in again each step; it helps PyTorch a
+little too). `fastseg bench --filter unet` times both sides; ``python -m fastseg.bench.unet`` also measures
 the peak memory of each side, as the growth of the peak RSS of a fresh subprocess over its RSS
 once the libraries are imported and the model built (so the libraries themselves don't count).
 """
@@ -142,6 +144,8 @@ def torch_callables(torch, train: bool):
 
 def _setup(train: bool):
     def setup(peers):
+        # As `fastseg train` does, and for both sides: freed activations stay in the heap.
+        fastseg.set_memory_reuse(True)
         impls = {"fastseg": fastseg_callables(train)}
         torch = optional_import("torch", peers)
         if torch is not None:
@@ -171,6 +175,7 @@ def _status_kb(field: str) -> int:
 def measure_memory(side: str, steps: int = 3) -> dict:
     """Run in a fresh process: RSS after imports + models + optimizer, peak RSS after `steps`
     training steps and one inference, in MB."""
+    fastseg.set_memory_reuse(True)
     if side == "torch":
         import torch
         step, infer = torch_callables(torch, True), torch_callables(torch, False)
