@@ -120,6 +120,26 @@ def test_conv2d_unet_like(shape, dtype, isa, rng):
     check_op(conv2d_op(cfg), inputs, dtype, rng)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n,c,h,w,k,stride,dilation,groups,mode", [
+    (2, 40, 8, 8, 72, 1, 1, 1, "zeros"),      # short rows, many output channels, a channel tail
+    (1, 24, 5, 7, 40, 1, 2, 1, "reflect"),
+    (3, 32, 9, 11, 96, 2, 1, 2, "replicate"),
+    (1, 8, 6, 3, 200, 1, 1, 1, "symmetric"),
+    (2, 16, 4, 4, 24, 2, 1, 1, "zeros"),
+])
+def test_conv2d_short_rows_many_channels(n, c, h, w, k, stride, dilation, groups, mode, dtype, isa,
+                                         rng):
+    """Layers whose output rows are shorter than a vector take lanes along output channels."""
+    pad = dilation
+    cfg = dict(x_shape=(n, c, h, w), w_shape=(k, c // groups, 3, 3), stride=(stride, stride),
+               padding=pad, dilation=(dilation, dilation), groups=groups, mode=mode,
+               pads=(pad, pad, pad, pad))
+    inputs = dict(x=rng.standard_normal(cfg["x_shape"]), w=rng.standard_normal(cfg["w_shape"]),
+                  b=rng.standard_normal(k))
+    check_op(conv2d_op(cfg), inputs, dtype, rng)
+
+
 def conv1d_reference(x, w, b, stride, padding, dilation, groups, mode):
     pads = pads_of(padding if isinstance(padding, str) else (0, padding), (1, w.shape[-1]),
                    (1, dilation))

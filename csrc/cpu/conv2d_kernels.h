@@ -53,16 +53,35 @@ struct WgradChannelTile {
   T* dwt;                // (JB, ldw) transposed weight gradient, at the tile's first channel
 };
 
+// Forward with lanes along output channels, for short rows (a row of 8 pixels would fill half
+// a vector): one tile of KV vectors of output channels x JB pixels, reduced over the n
+// (channel, tap) pairs, stored transposed into NCHW:
+//   y[k*y_kstride + y_off[j]] = bias[k] + sum_i w[i*ldw + k] * x[px[j] + offs[i]]  for k < kvalid
+// w holds the packed weights (pairs, output channels padded to whole vectors).
+template <class T>
+struct ConvChannelTile {
+  const T* w;             // (n, ldw) packed weights, at the tile's first output channel
+  const int64_t* offs;    // (n,) offset of each (channel, tap) pair
+  const T* x;             // (padded) input of input channel 0 of the group
+  const int64_t* px;      // (JB,) offset of each pixel's first input element
+  T* y;                   // output plane of the tile's first output channel
+  const int64_t* y_off;   // (JB,) offset of each pixel in an output plane
+  const T* bias;          // at the tile's first output channel, or nullptr
+  int64_t n, ldw, y_kstride;
+  int kvalid;             // output channels present (<= KV*L)
+};
+
 template <class T>
 struct ConvKernels {
   static constexpr int kMax = 12, kMaxLanes = 16;
   int lanes;     // elements per vector
   int kb, nv;    // forward tile for full blocks; tails use smaller entries
   int pkb, pjb;  // weight-gradient tile, lanes along pixels
-  int ckv, cjb;  // weight-gradient tile, lanes along output channels
+  int ckv, cjb;  // weight-gradient and forward tiles with lanes along output channels
   void (*tile[kMax][kMax][2])(const ConvTile<T>&);                // [KB-1][NV-1][masked]
   void (*wgrad_pixel[kMax][kMax])(const WgradPixelTile<T>&);      // [KB-1][JB-1]
   void (*wgrad_channel[kMax][kMax])(const WgradChannelTile<T>&);  // [KV-1][JB-1]
+  void (*channel_tile[kMax][kMax])(const ConvChannelTile<T>&);    // [KV-1][JB-1]
   void (*transpose)(T* out, int64_t ldo, const T* in, int64_t ldi);  // lanes x lanes block
 };
 

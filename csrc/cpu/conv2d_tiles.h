@@ -108,6 +108,38 @@ void wgrad_channel_tile(const WgradChannelTile<typename V::type>& a) {
     }
 }
 
+template <class V, int KV, int JB>
+void conv_channel_tile(const ConvChannelTile<typename V::type>& a) {
+  using T = typename V::type;
+  using Vec = typename V::V;
+  Vec acc[KV][JB];
+  for (int v = 0; v < KV; ++v) {
+    const int lanes = a.kvalid - v * V::lanes;
+    const Vec b = !a.bias || lanes <= 0 ? V::zero()
+                  : lanes >= V::lanes   ? V::load(a.bias + v * V::lanes)
+                                        : V::load_partial(a.bias + v * V::lanes, lanes);
+    for (int j = 0; j < JB; ++j) acc[v][j] = b;
+  }
+  const T* x[JB];
+  for (int j = 0; j < JB; ++j) x[j] = a.x + a.px[j];
+  const T* w = a.w;
+  for (int64_t i = 0; i < a.n; ++i, w += a.ldw) {
+    const int64_t off = a.offs[i];
+    Vec wv[KV];
+    for (int v = 0; v < KV; ++v) wv[v] = V::load(w + v * V::lanes);
+    for (int j = 0; j < JB; ++j) {
+      const Vec xs = V::set1(x[j][off]);
+      for (int v = 0; v < KV; ++v) acc[v][j] = V::fma(wv[v], xs, acc[v][j]);
+    }
+  }
+  T column[KV * V::lanes];
+  for (int j = 0; j < JB; ++j) {
+    for (int v = 0; v < KV; ++v) V::store(column + v * V::lanes, acc[v][j]);
+    T* y = a.y + a.y_off[j];
+    for (int k = 0; k < a.kvalid; ++k) y[k * a.y_kstride] = column[k];
+  }
+}
+
 // Fills a ConvKernels table with every tile shape up to the given ones: forward (KB, NV),
 // weight gradient with lanes along pixels (PKB, PJB) and along output channels (CKV, CJB).
 template <class V, int KB, int NV, int PKB, int PJB, int CKV, int CJB>
@@ -133,7 +165,8 @@ ConvKernels<typename V::type> make_conv_kernels() {
     ((t.wgrad_pixel[I / PJB][I % PJB] = &wgrad_pixel_tile<V, I / PJB + 1, I % PJB + 1>), ...);
   }(std::make_integer_sequence<int, PKB * PJB>{});
   [&]<int... I>(std::integer_sequence<int, I...>) {
-    ((t.wgrad_channel[I / CJB][I % CJB] = &wgrad_channel_tile<V, I / CJB + 1, I % CJB + 1>), ...);
+    ((t.wgrad_channel[I / CJB][I % CJB] = &wgrad_channel_tile<V, I / CJB + 1, I % CJB + 1>,
+      t.channel_tile[I / CJB][I % CJB] = &conv_channel_tile<V, I / CJB + 1, I % CJB + 1>), ...);
   }(std::make_integer_sequence<int, CKV * CJB>{});
   return t;
 }
