@@ -1,14 +1,21 @@
 // Direct convolution on the CPU: packed weights and register-blocked FMA micro-kernels
-// (conv2d_tiles.h), no im2col. Vectors run along output rows (NCHW as given, no layout change).
+// (conv2d_tiles.h), no im2col. Vectors run along output rows (NCHW as given, no layout change);
+// rows much shorter than a vector run flat across rows, or with lanes along output channels.
 //
 // Gradient rule: parameter gradients accumulate (+=), activation gradients overwrite (=).
 //
-// Extra memory beyond x, w and y, per call:
-//   packed weights            K * C/g * R * S elements (one copy of w)
-//   forward / weight gradient one input-row buffer per thread, at most ~kBufferBudget bytes
-//                             unless a single output row needs more (then C/g * rows * W_pad)
-//   input gradient            one dy-row buffer per thread (same bound) and, for padding modes
-//                             other than zeros, one padded image C * (H+pads) * (W+pads)
+// Extra memory beyond x, w and y, per call (kBufferBudget = 1 MiB):
+//   packed weights       one copy of w (output channels padded to a whole vector where lanes
+//                        run along them)
+//   forward              per thread, one buffer of padded input rows of at most ~kBufferBudget
+//                        bytes unless a single output row needs more (C/g * rows * W_pad), and
+//                        for flat rows an output tile of kb * rows * W_pad
+//   input gradient       per thread, one dy-row buffer (same bound) and phase planes of
+//                        kb * rows * W; for padding modes other than zeros, one padded image
+//                        C * (H+pads) * (W+pads)
+//   weight gradient      per thread, one input-row buffer (same bound); with lanes along output
+//                        channels also one image of dy transposed (P*Q * K/g padded) and the
+//                        gradient transposed (one copy of w)
 // Every output element is produced by exactly one tile with a fixed reduction order, so results
 // do not depend on the number of threads.
 #include "cpu/conv2d.h"
