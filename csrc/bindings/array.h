@@ -10,15 +10,11 @@
 #include <string>
 #include <vector>
 
+#include "bindings/shape.h"
+
 namespace fastseg::bind {
 
 namespace py = pybind11;
-
-inline std::string shape_str(const std::vector<int64_t>& shape) {
-  std::string s = "(";
-  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
-  return s + (shape.size() == 1 ? ",)" : ")");
-}
 
 inline std::vector<int64_t> shape_of(const py::array& a) {
   return std::vector<int64_t>(a.shape(), a.shape() + a.ndim());

@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include "bindings/shape.h"
+
 namespace fastseg::bind {
 
 namespace py = pybind11;

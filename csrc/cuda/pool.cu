@@ -8,7 +8,6 @@
 #include "cuda/pool.h"
 
 #include <cmath>
-#include <string>
 
 #include "common/check.h"
 #include "cuda/common.cuh"
@@ -17,17 +16,6 @@
 namespace fastseg::cuda {
 
 namespace {
-
-std::string str(int64_t v) { return std::to_string(v); }
-
-// First i >= 0 with start + i*step >= 0.
-__host__ __device__ inline int64_t first_inside(int64_t start, int64_t step) {
-  return start < 0 ? ceil_div(-start, step) : 0;
-}
-
-__device__ inline bool bad_index(int64_t i, int64_t size) {
-  return static_cast<uint64_t>(i) >= static_cast<uint64_t>(size);
-}
 
 // ---- Window sweeps ---------------------------------------------------------------------------
 template <class T>
@@ -223,15 +211,15 @@ struct Axis {
     *i1 = *i0 + (*i0 < in - 1 ? 1 : 0);
     *w1 = min(max(real - static_cast<T>(*i0), T(0)), T(1));
   }
-  __device__ int64_t low(int64_t i, int mode) const {
-    if (mode == 0) return nearest(i);
+  __device__ int64_t low(int64_t i, InterpMode mode) const {
+    if (mode == InterpMode::nearest) return nearest(i);
     int64_t i0, i1;
     T w1;
     linear(i, &i0, &i1, &w1);
     return i0;
   }
   // The first output whose (lowest) source is >= v; sources are nondecreasing in the output.
-  __device__ int64_t first_reaching(int64_t v, int mode) const {
+  __device__ int64_t first_reaching(int64_t v, InterpMode mode) const {
     int64_t lo = 0, hi = out;
     while (lo < hi) {
       const int64_t mid = lo + (hi - lo) / 2;
@@ -241,8 +229,8 @@ struct Axis {
     return lo;
   }
   // Weight of source s in output i.
-  __device__ T weight(int64_t i, int64_t s, int mode) const {
-    if (mode == 0) return nearest(i) == s ? T(1) : T(0);
+  __device__ T weight(int64_t i, int64_t s, InterpMode mode) const {
+    if (mode == InterpMode::nearest) return nearest(i) == s ? T(1) : T(0);
     int64_t i0, i1;
     T w1;
     linear(i, &i0, &i1, &w1);
@@ -252,11 +240,11 @@ struct Axis {
 
 template <class T>
 __global__ void interpolate_kernel(T* y, const T* x, int64_t planes, Axis<T> rows, Axis<T> cols,
-                                   int mode) {
+                                   InterpMode mode) {
   FASTSEG_GRID_LOOP(e, planes * rows.out * cols.out) {
     const int64_t q = e % cols.out, p = e / cols.out % rows.out, plane = e / (rows.out * cols.out);
     const T* xp = x + plane * rows.in * cols.in;
-    if (mode == 0) {
+    if (mode == InterpMode::nearest) {
       y[e] = xp[rows.nearest(p) * cols.in + cols.nearest(q)];
       continue;
     }
@@ -273,10 +261,10 @@ __global__ void interpolate_kernel(T* y, const T* x, int64_t planes, Axis<T> row
 // h (nearest), or h - 1 or h (bilinear), a contiguous range since sources are monotone.
 template <class T>
 __global__ void interpolate_backward_kernel(T* dx, const T* dy, int64_t planes, Axis<T> rows,
-                                            Axis<T> cols, int mode) {
+                                            Axis<T> cols, InterpMode mode) {
   FASTSEG_GRID_LOOP(e, planes * rows.in * cols.in) {
     const int64_t w = e % cols.in, h = e / cols.in % rows.in, plane = e / (rows.in * cols.in);
-    const int64_t reach = mode == 0 ? 0 : 1;
+    const int64_t reach = mode == InterpMode::nearest ? 0 : 1;
     const int64_t p0 = rows.first_reaching(h - reach, mode), p1 = rows.first_reaching(h + 1, mode);
     const int64_t q0 = cols.first_reaching(w - reach, mode), q1 = cols.first_reaching(w + 1, mode);
     const T* g = dy + plane * rows.out * cols.out;
@@ -293,47 +281,16 @@ __global__ void interpolate_backward_kernel(T* dx, const T* dy, int64_t planes, 
 }
 
 template <class T>
-Axis<T> axis(int64_t in, int64_t out, bool align_corners, double scale, int mode) {
+Axis<T> axis(int64_t in, int64_t out, bool align_corners, double scale, InterpMode mode) {
   T ratio;
-  if (mode == 1 && align_corners)
+  if (mode == InterpMode::bilinear && align_corners)
     ratio = out > 1 ? static_cast<T>(in - 1) / static_cast<T>(out - 1) : T(0);
   else
     ratio = scale > 0 ? static_cast<T>(1.0 / scale) : static_cast<T>(in) / static_cast<T>(out);
-  return {in, out, ratio, mode == 1 && align_corners};
-}
-
-// Whether the window of output o has a tap inside [0, n).
-bool window_hits(int64_t o, int64_t n, int64_t kernel, int64_t stride, int64_t pad, int64_t dil) {
-  const int64_t start = o * stride - pad;
-  const int64_t i = first_inside(start, dil);
-  return i < kernel && start + i * dil < n;
+  return {in, out, ratio, mode == InterpMode::bilinear && align_corners};
 }
 
 }  // namespace
-
-PoolShape make_pool_shape(int64_t planes, int64_t H, int64_t W, int64_t P, int64_t Q, int64_t kh,
-                          int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh,
-                          int64_t dw) {
-  FASTSEG_CHECK(planes >= 0 && H > 0 && W > 0 && P > 0 && Q > 0,
-                "bad plane sizes " + str(H) + "x" + str(W) + " -> " + str(P) + "x" + str(Q));
-  FASTSEG_CHECK(kh > 0 && kw > 0 && sh > 0 && sw > 0 && dh > 0 && dw > 0,
-                "kernel, stride and dilation must be positive");
-  FASTSEG_CHECK(ph >= 0 && pw >= 0, "padding must be non-negative");
-  for (int64_t p = 0; p < P; ++p)
-    FASTSEG_CHECK(window_hits(p, H, kh, sh, ph, dh), "window of output row " + str(p) + " is empty");
-  for (int64_t q = 0; q < Q; ++q)
-    FASTSEG_CHECK(window_hits(q, W, kw, sw, pw, dw), "window of output column " + str(q) + " is empty");
-  return PoolShape{planes, H, W, P, Q, kh, kw, sh, sw, ph, pw, dh, dw};
-}
-
-InterpShape make_interp_shape(int64_t planes, int64_t H, int64_t W, int64_t P, int64_t Q,
-                              int mode, bool align_corners, double scale_h, double scale_w) {
-  FASTSEG_CHECK(planes >= 0 && H > 0 && W > 0 && P > 0 && Q > 0,
-                "bad plane sizes " + str(H) + "x" + str(W) + " -> " + str(P) + "x" + str(Q));
-  FASTSEG_CHECK(mode == 0 || mode == 1, "unknown interpolation mode " + std::to_string(mode));
-  FASTSEG_CHECK(std::isfinite(scale_h) && std::isfinite(scale_w), "scale factors must be finite");
-  return InterpShape{planes, H, W, P, Q, mode, align_corners, scale_h, scale_w};
-}
 
 template <class T>
 void max_pool2d_forward(T* y, int64_t* indices, const T* x, const PoolShape& s,

@@ -1,0 +1,56 @@
+// Geometry of the pooling family (window sweeps and interpolation), shared by the CPU and CUDA
+// kernels (csrc/cpu/pool.h, csrc/cuda/pool.h) and their bindings.
+#pragma once
+#include <cstdint>
+
+#include "common/math.h"
+
+namespace fastseg {
+
+// A window sweep over planes of (H, W) inputs -> (P, Q) outputs, PyTorch's pooling geometry:
+// output (p, q) reads input rows p*sh - ph + i*dh (i < kh) and columns q*sw - pw + j*dw (j < kw)
+// that lie inside the plane.
+struct PoolShape {
+  int64_t planes;  // N * C
+  int64_t H, W, P, Q;
+  int64_t kh, kw, sh, sw, ph, pw, dh, dw;
+};
+
+// Checks every field, and that every window holds at least one input element (throws file:line).
+PoolShape make_pool_shape(int64_t planes, int64_t H, int64_t W, int64_t P, int64_t Q, int64_t kh,
+                          int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh,
+                          int64_t dw);
+
+// Averaging rule of avg_pool2d: divisor_override > 0 replaces the divisor; otherwise the window
+// size clipped to the padded input (count_include_pad) or the number of input elements in it.
+struct AvgRule {
+  bool count_include_pad;
+  int64_t divisor_override;  // 0: none
+};
+
+enum class InterpMode : int { nearest = 0, bilinear = 1 };
+
+// Resampling of (H, W) planes to (P, Q), PyTorch's source-index rules. scale_h/scale_w are the
+// user's scale factors (output / input), or <= 0 when the output size was given.
+struct InterpShape {
+  int64_t planes, H, W, P, Q;
+  InterpMode mode;
+  bool align_corners;  // bilinear only
+  double scale_h, scale_w;
+};
+
+// Checks every field (throws file:line); mode 0: nearest, 1: bilinear.
+InterpShape make_interp_shape(int64_t planes, int64_t H, int64_t W, int64_t P, int64_t Q,
+                              int mode, bool align_corners, double scale_h, double scale_w);
+
+// First i >= 0 with start + i*step >= 0 (step > 0): the first tap of a window inside the plane.
+FASTSEG_HOST_DEVICE inline int64_t first_inside(int64_t start, int64_t step) {
+  return start < 0 ? ceil_div(-start, step) : 0;
+}
+
+// Whether index i lies outside [0, size) (the check of every index the unpool ops read).
+FASTSEG_HOST_DEVICE inline bool bad_index(int64_t i, int64_t size) {
+  return static_cast<uint64_t>(i) >= static_cast<uint64_t>(size);
+}
+
+}  // namespace fastseg
