@@ -56,6 +56,11 @@ const T* optional_in(const std::optional<py::array>& a, const char* name,
   return a ? in<T>(*a, name, shape) : nullptr;
 }
 
+template <class T>
+T* optional_out(std::optional<py::array>& a, const char* name, const std::vector<int64_t>& shape) {
+  return a ? out<T>(*a, name, shape) : nullptr;
+}
+
 // Calls f(float{}) or f(double{}) by the dtype of `a`.
 template <class F>
 auto by_dtype(const py::array& a, const char* name, F&& f) {

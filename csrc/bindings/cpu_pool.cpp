@@ -17,7 +17,7 @@ void max_pool2d_forward(py::array y, std::optional<py::array> indices, py::array
     using T = decltype(t);
     const PoolShape s = pool_shape(shape_of(x), shape_of(y), kernel, stride, padding, dilation);
     T* yp = out<T>(y, "y");
-    int64_t* ip = indices ? out<int64_t>(*indices, "indices", shape_of(y)) : nullptr;
+    int64_t* ip = optional_out<int64_t>(indices, "indices", shape_of(y));
     const T* xp = in<T>(x, "x");
     py::gil_scoped_release nogil;
     cpu::max_pool2d_forward(yp, ip, xp, s);

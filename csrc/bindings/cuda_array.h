@@ -88,6 +88,12 @@ const T* optional_in(const std::optional<DeviceArray>& a, const char* name,
   return a ? in<T>(*a, name, shape) : nullptr;
 }
 
+template <class T>
+T* optional_out(const std::optional<DeviceArray>& a, const char* name,
+                const std::vector<int64_t>& shape) {
+  return a ? out<T>(*a, name, shape) : nullptr;
+}
+
 [[noreturn]] void bad_dtype(const DeviceArray& a, const char* name, bool half);
 
 // Calls f(float{}), f(double{}) or (when `half`) f(__half{}) by the dtype of `a`.

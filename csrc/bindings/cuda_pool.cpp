@@ -22,7 +22,7 @@ void max_pool2d_forward(py::object y, std::optional<py::object> indices, py::obj
     using T = decltype(t);
     const PoolShape s = pool_shape(X.shape, Y.shape, kernel, stride, padding, dilation);
     T* yp = out<T>(Y, "y");
-    int64_t* ip = I ? out<int64_t>(*I, "indices", Y.shape) : nullptr;
+    int64_t* ip = optional_out<int64_t>(I, "indices", Y.shape);
     const T* xp = in<T>(X, "x");
     const cudaStream_t stream = call.stream();
     py::gil_scoped_release nogil;

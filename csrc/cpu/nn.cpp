@@ -6,7 +6,6 @@
 #include "cpu/nn.h"
 
 #include <algorithm>
-#include <cmath>
 
 #include "common/parallel.h"
 #include "cpu/nn_kernels.h"
@@ -98,20 +97,7 @@ template <class T>
 void adam_step(T* param, T* exp_avg, T* exp_avg_sq, T* max_exp_avg_sq, const T* grad, int64_t n,
                const AdamArgs& a) {
   const NnKernels<T>& k = nn_kernels<T>();
-  const double step = double(a.step);
-  AdamScalars<T> s{};
-  s.lr = T(a.lr);
-  s.one_minus_beta1 = T(1 - a.beta1);
-  s.beta2 = T(a.beta2);
-  s.one_minus_beta2 = T(1 - a.beta2);
-  s.eps = T(a.eps);
-  s.weight_decay = T(a.weight_decay);
-  s.decay_factor = T(a.decoupled_weight_decay ? 1 - a.lr * a.weight_decay : 1.0);
-  s.step_size = T(a.lr / (1 - std::pow(a.beta1, step)));
-  s.bias_correction2_sqrt = T(std::sqrt(1 - std::pow(a.beta2, step)));
-  s.amsgrad = a.amsgrad;
-  s.decoupled = a.decoupled_weight_decay;
-  s.maximize = a.maximize;
+  const AdamScalars<T> s = adam_scalars<T>(a);
   const int64_t chunks = (n + kChunk - 1) / kChunk;
 #pragma omp parallel for num_threads(threads_for(8.0 * n)) schedule(static)
   for (int64_t i = 0; i < chunks; ++i) {
