@@ -113,13 +113,20 @@ def _batched(x: np.ndarray, dims: int) -> tuple[np.ndarray, bool]:
     return (x, True) if x.ndim == dims + 2 else (x[None], False)
 
 
-def _conv(input, weight, bias, stride, padding, dilation, groups, padding_mode, out, dims):
+def _conv_inputs(input, weight, bias, dims: int):
+    """The checked arrays of a convolution or transposed convolution: input (batched or not),
+    weight, bias (or None) on one device with one float dtype; then input with a batch axis and
+    whether it had one."""
     array_module(input=input, weight=weight, bias=bias)
     x = float_array(input, "input", (dims + 1, dims + 2), half=True)
     w = float_array(weight, "weight", (dims + 2,), half=True)
     b = None if bias is None else float_array(bias, "bias", (1,), half=True)
     same_dtype(x, "input", weight=w, bias=b)
-    xb, batched = _batched(x, dims)
+    return (x, w, b, *_batched(x, dims))
+
+
+def _conv(input, weight, bias, stride, padding, dilation, groups, padding_mode, out, dims):
+    x, w, b, xb, batched = _conv_inputs(input, weight, bias, dims)
     g = conv_geometry(xb.shape, w.shape, stride, padding, dilation, groups, padding_mode, dims)
     if b is not None and b.shape != (w.shape[0],):
         raise ValueError(f"bias: expected shape ({w.shape[0]},), got {b.shape}")
