@@ -48,6 +48,39 @@ FASTSEG_HOST_DEVICE inline int64_t first_inside(int64_t start, int64_t step) {
   return start < 0 ? ceil_div(-start, step) : 0;
 }
 
+// The taps [begin, end) (`dil` apart from begin) of a window of `kernel` taps starting at
+// `start` that lie inside [0, n), and the window's extent inside the padded input [-pad, n + pad)
+// (avg_pool2d, which has no dilation).
+struct Span {
+  int64_t begin, end, padded;
+};
+FASTSEG_HOST_DEVICE inline Span window_span(int64_t start, int64_t kernel, int64_t dil, int64_t n,
+                                            int64_t pad) {
+  const int64_t last = start + (kernel - 1) * dil + 1, padded_end = start + kernel;
+  return {start + first_inside(start, dil) * dil, last < n ? last : n,
+          (padded_end < n + pad ? padded_end : n + pad) - start};
+}
+
+// The input columns of the window of output column q.
+FASTSEG_HOST_DEVICE inline Span window_cols(const PoolShape& s, int64_t q) {
+  return window_span(q * s.sw - s.pw, s.kw, s.dw, s.W, s.pw);
+}
+
+// The input rows and columns of the window of output (p, q) of avg_pool2d, which has no
+// dilation (dh = dw = 1; the literal 1 spares window_span its division).
+FASTSEG_HOST_DEVICE inline Span avg_rows(const PoolShape& s, int64_t p) {
+  return window_span(p * s.sh - s.ph, s.kh, 1, s.H, s.ph);
+}
+FASTSEG_HOST_DEVICE inline Span avg_cols(const PoolShape& s, int64_t q) {
+  return window_span(q * s.sw - s.pw, s.kw, 1, s.W, s.pw);
+}
+
+// avg_pool2d's divisor of the window of rows r and columns c.
+FASTSEG_HOST_DEVICE inline int64_t avg_divisor(const Span& r, const Span& c, AvgRule rule) {
+  if (rule.divisor_override) return rule.divisor_override;
+  return rule.count_include_pad ? r.padded * c.padded : (r.end - r.begin) * (c.end - c.begin);
+}
+
 // Whether index i lies outside [0, size) (the check of every index the unpool ops read).
 FASTSEG_HOST_DEVICE inline bool bad_index(int64_t i, int64_t size) {
   return static_cast<uint64_t>(i) >= static_cast<uint64_t>(size);

@@ -49,21 +49,9 @@ struct WindowRows {
       index[n] = (h0 + i * s.dh) * s.W;
       rows[n] = plane + index[n];
     }
-    padded = std::min(h0 + s.kh, s.H + s.ph) - h0;
+    padded = avg_rows(s, p).padded;
   }
 };
-
-// Columns [begin, end) (taps dw apart from begin) of the window of output column q inside the
-// plane, and the window's width inside the padded input (avg_pool2d).
-struct Columns {
-  int64_t begin, end, padded;
-};
-
-Columns columns(const PoolShape& s, int64_t q) {
-  const int64_t c0 = q * s.sw - s.pw;
-  return {c0 + first_inside(c0, s.dw) * s.dw, std::min(c0 + (s.kw - 1) * s.dw + 1, s.W),
-          std::min(c0 + s.kw, s.W + s.pw) - c0};
-}
 
 int stride_class(int64_t sw) {
   if (sw == 1) return kStride1;
@@ -208,7 +196,7 @@ void max_pool2d_forward(T* y, int64_t* indices, const T* x, const PoolShape& s) 
         else ks.max_row[cls][ir != nullptr](a);
       },
       [&](const WindowRows<T>& w, int64_t item, int64_t q) {
-        const Columns c = columns(s, q);
+        const Span c = window_cols(s, q);
         max_window(w.rows.data(), w.index.data(), w.n, c.begin, c.end, s.dw, y + item * s.Q + q,
                    indices ? indices + item * s.Q + q : nullptr);
       });
@@ -219,21 +207,21 @@ void avg_pool2d_forward(T* y, const T* x, const PoolShape& s, AvgRule rule) {
   FASTSEG_CHECK(s.dh == 1 && s.dw == 1, "avg_pool2d has no dilation");
   const PoolKernels<T>& ks = pool_kernels<T>();
   const int cls = stride_class(s.sw);
-  auto divisor = [&](const WindowRows<T>& w, int64_t cols, int64_t padded_cols) {
-    if (rule.divisor_override) return static_cast<T>(rule.divisor_override);
-    return static_cast<T>(rule.count_include_pad ? w.padded * padded_cols : w.n * cols);
+  // The divisor of the window of w's rows and the columns c.
+  auto divisor = [&](const WindowRows<T>& w, const Span& c) {
+    return static_cast<T>(avg_divisor(Span{0, w.n, w.padded}, c, rule));
   };
   sweep(
       x, s, cls >= 0,
       [&](const WindowRows<T>& w, int64_t item, int64_t q0, int64_t q1) {
         const PoolRow<T> a{w.rows.data(), w.index.data(), w.n, q0 * s.sw - s.pw, s.kw, s.sw, 1,
-                           q1 - q0, divisor(w, s.kw, s.kw), y + item * s.Q + q0, nullptr};
+                           q1 - q0, divisor(w, Span{0, s.kw, s.kw}), y + item * s.Q + q0,
+                           nullptr};
         ks.avg_row[cls](a);
       },
       [&](const WindowRows<T>& w, int64_t item, int64_t q) {
-        const Columns c = columns(s, q);
-        y[item * s.Q + q] = sum_window(w.rows.data(), w.n, c.begin, c.end) /
-                            divisor(w, c.end - c.begin, c.padded);
+        const Span c = window_cols(s, q);
+        y[item * s.Q + q] = sum_window(w.rows.data(), w.n, c.begin, c.end) / divisor(w, c);
       });
 }
 
@@ -248,7 +236,7 @@ void spread_tiles(T* dx, const T* dy, const PoolShape& s, AvgRule rule) {
   auto divisors = [&](int64_t rows) {
     std::vector<T> d(s.Q);
     for (int64_t q = 0; q < s.Q; ++q) {
-      const Columns c = columns(s, q);
+      const Span c = window_cols(s, q);
       d[q] = static_cast<T>(rule.divisor_override ? rule.divisor_override
                                                   : rows * (c.end - c.begin));
     }
@@ -291,16 +279,11 @@ void avg_pool2d_backward_input(T* dx, const T* dy, const PoolShape& s, AvgRule r
     const T* g = dy + plane * s.P * s.Q;
     std::fill(d, d + s.H * s.W, T(0));
     for (int64_t p = 0; p < s.P; ++p) {
-      const int64_t h0 = p * s.sh - s.ph;
-      const int64_t hb = std::max<int64_t>(h0, 0), he = std::min(h0 + s.kh, s.H);
-      const int64_t hpad = std::min(h0 + s.kh, s.H + s.ph) - h0;
+      const Span r = avg_rows(s, p);
       for (int64_t q = 0; q < s.Q; ++q) {
-        const Columns c = columns(s, q);
-        const int64_t divisor = rule.divisor_override ? rule.divisor_override
-                                : rule.count_include_pad ? hpad * c.padded
-                                                         : (he - hb) * (c.end - c.begin);
-        const T v = g[p * s.Q + q] / static_cast<T>(divisor);
-        for (int64_t h = hb; h < he; ++h)
+        const Span c = avg_cols(s, q);
+        const T v = g[p * s.Q + q] / static_cast<T>(avg_divisor(r, c, rule));
+        for (int64_t h = r.begin; h < r.end; ++h)
           for (int64_t w = c.begin; w < c.end; ++w) d[h * s.W + w] += v;
       }
     }

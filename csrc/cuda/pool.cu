@@ -42,26 +42,12 @@ __global__ void max_pool_kernel(T* y, int64_t* indices, const T* x, const PoolSh
   }
 }
 
-// Rows [b, e) of the window starting at `start` inside [0, n), and the window's extent inside
-// the padded input [-pad, n + pad).
-struct Span {
-  int64_t begin, end, padded;
-};
-__device__ inline Span span(int64_t start, int64_t kernel, int64_t n, int64_t pad) {
-  return {start > 0 ? start : 0, min(start + kernel, n), min(start + kernel, n + pad) - start};
-}
-
-__device__ inline int64_t avg_divisor(const Span& r, const Span& c, AvgRule rule) {
-  if (rule.divisor_override) return rule.divisor_override;
-  return rule.count_include_pad ? r.padded * c.padded : (r.end - r.begin) * (c.end - c.begin);
-}
-
 template <class T>
 __global__ void avg_pool_kernel(T* y, const T* x, const PoolShape s, AvgRule rule) {
   const int64_t count = s.planes * s.P * s.Q;
   FASTSEG_GRID_LOOP(e, count) {
     const int64_t q = e % s.Q, p = e / s.Q % s.P, plane = e / (s.P * s.Q);
-    const Span r = span(p * s.sh - s.ph, s.kh, s.H, s.ph), c = span(q * s.sw - s.pw, s.kw, s.W, s.pw);
+    const Span r = avg_rows(s, p), c = avg_cols(s, q);
     const T* xp = x + plane * s.H * s.W;
     T sum = 0;
     for (int64_t h = r.begin; h < r.end; ++h)
@@ -89,9 +75,9 @@ __global__ void avg_pool_backward_kernel(T* dx, const T* dy, const PoolShape s, 
     const T* g = dy + plane * s.P * s.Q;
     T sum = 0;
     for (int64_t p = p0; p < p1; ++p) {
-      const Span r = span(p * s.sh - s.ph, s.kh, s.H, s.ph);
+      const Span r = avg_rows(s, p);
       for (int64_t q = q0; q < q1; ++q) {
-        const Span c = span(q * s.sw - s.pw, s.kw, s.W, s.pw);
+        const Span c = avg_cols(s, q);
         sum += g[p * s.Q + q] / static_cast<T>(avg_divisor(r, c, rule));
       }
     }
