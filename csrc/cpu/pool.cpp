@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "common/check.h"
+#include "common/interp.h"
 #include "common/math.h"
 #include "common/parallel.h"
 #include "cpu/pool_kernels.h"
@@ -92,11 +93,9 @@ void sweep(const T* x, const PoolShape& s, bool vector, Interior interior, Borde
 // two differ only for a scale factor that is not exactly 1 or 2 giving such sizes.
 template <class T>
 std::vector<int64_t> nearest_table(int64_t in, int64_t out, double scale) {
-  const T ratio = scale > 0 ? static_cast<T>(1.0 / scale) : static_cast<T>(in) / static_cast<T>(out);
+  const InterpAxis<T> axis = interp_axis<T>(in, out, InterpMode::nearest, false, scale);
   std::vector<int64_t> t(out);
-  for (int64_t i = 0; i < out; ++i)
-    t[i] = std::min(static_cast<int64_t>(std::floor(static_cast<float>(ratio * static_cast<T>(i)))),
-                    in - 1);
+  for (int64_t i = 0; i < out; ++i) t[i] = axis.nearest(i);
   return t;
 }
 
@@ -116,22 +115,9 @@ struct LerpTable {
 
   LerpTable(int64_t in, int64_t out, bool align_corners, double scale)
       : i0(out), i1(out), w0(out), w1(out) {
-    T ratio;
-    if (align_corners) ratio = out > 1 ? static_cast<T>(in - 1) / static_cast<T>(out - 1) : T(0);
-    else ratio = scale > 0 ? static_cast<T>(1.0 / scale) : static_cast<T>(in) / static_cast<T>(out);
+    const InterpAxis<T> axis = interp_axis<T>(in, out, InterpMode::bilinear, align_corners, scale);
     for (int64_t i = 0; i < out; ++i) {
-      if (out == in) {
-        i0[i] = i1[i] = i;
-        w0[i] = 1;
-        w1[i] = 0;
-        continue;
-      }
-      T real = align_corners ? ratio * static_cast<T>(i)
-                             : ratio * (static_cast<T>(i) + T(0.5)) - T(0.5);
-      if (!align_corners && real < 0) real = 0;
-      i0[i] = std::min(static_cast<int64_t>(std::floor(static_cast<float>(real))), in - 1);
-      i1[i] = i0[i] + (i0[i] < in - 1 ? 1 : 0);
-      w1[i] = std::min(std::max(real - static_cast<T>(i0[i]), T(0)), T(1));
+      axis.linear(i, &i0[i], &i1[i], &w1[i]);
       w0[i] = T(1) - w1[i];
     }
   }

@@ -10,6 +10,7 @@
 #include <cmath>
 
 #include "common/check.h"
+#include "common/interp.h"
 #include "cuda/common.cuh"
 #include "cuda/runtime.h"
 
@@ -164,69 +165,43 @@ __global__ void gather_at(T* dx, const T* dy, const int64_t* indices, int64_t pl
 }
 
 // ---- Interpolation -------------------------------------------------------------------------
-// Multiplications and additions rounded one at a time (no fused multiply-add), as the CPU
-// computes PyTorch's source indices: both sides then pick the same source pixels.
-__device__ inline float mul_rn(float a, float b) { return __fmul_rn(a, b); }
-__device__ inline double mul_rn(double a, double b) { return __dmul_rn(a, b); }
-__device__ inline float add_rn(float a, float b) { return __fadd_rn(a, b); }
-__device__ inline double add_rn(double a, double b) { return __dadd_rn(a, b); }
+// Source coordinates: InterpAxis (common/interp.h), shared with the CPU kernels.
 
-// Source coordinates along one axis of `in` -> `out` samples. `ratio` is computed on the host
-// exactly as the CPU does.
+// The lowest source of output i.
 template <class T>
-struct Axis {
-  int64_t in, out;
-  T ratio;
-  bool align_corners;
+__device__ int64_t low(const InterpAxis<T>& a, int64_t i, InterpMode mode) {
+  if (mode == InterpMode::nearest) return a.nearest(i);
+  int64_t i0, i1;
+  T w1;
+  a.linear(i, &i0, &i1, &w1);
+  return i0;
+}
 
-  // Nearest: floor(ratio * i), in T then as float, clamped to in - 1.
-  __device__ int64_t nearest(int64_t i) const {
-    const int64_t src = static_cast<int64_t>(floorf(static_cast<float>(mul_rn(ratio, T(i)))));
-    return min(src, in - 1);
+// The first output whose (lowest) source is >= v; sources are nondecreasing in the output.
+template <class T>
+__device__ int64_t first_reaching(const InterpAxis<T>& a, int64_t v, InterpMode mode) {
+  int64_t lo = 0, hi = a.out;
+  while (lo < hi) {
+    const int64_t mid = lo + (hi - lo) / 2;
+    if (low(a, mid, mode) >= v) hi = mid;
+    else lo = mid + 1;
   }
-  // Bilinear: sources i0 <= i1 = i0 + (i0 < in - 1) and the weight w1 of i1 (w0 = 1 - w1).
-  __device__ void linear(int64_t i, int64_t* i0, int64_t* i1, T* w1) const {
-    if (out == in) {
-      *i0 = *i1 = i;
-      *w1 = 0;
-      return;
-    }
-    T real = align_corners ? mul_rn(ratio, T(i)) : add_rn(mul_rn(ratio, add_rn(T(i), T(0.5))), T(-0.5));
-    if (!align_corners && real < 0) real = 0;
-    *i0 = min(static_cast<int64_t>(floorf(static_cast<float>(real))), in - 1);
-    *i1 = *i0 + (*i0 < in - 1 ? 1 : 0);
-    *w1 = min(max(real - static_cast<T>(*i0), T(0)), T(1));
-  }
-  __device__ int64_t low(int64_t i, InterpMode mode) const {
-    if (mode == InterpMode::nearest) return nearest(i);
-    int64_t i0, i1;
-    T w1;
-    linear(i, &i0, &i1, &w1);
-    return i0;
-  }
-  // The first output whose (lowest) source is >= v; sources are nondecreasing in the output.
-  __device__ int64_t first_reaching(int64_t v, InterpMode mode) const {
-    int64_t lo = 0, hi = out;
-    while (lo < hi) {
-      const int64_t mid = lo + (hi - lo) / 2;
-      if (low(mid, mode) >= v) hi = mid;
-      else lo = mid + 1;
-    }
-    return lo;
-  }
-  // Weight of source s in output i.
-  __device__ T weight(int64_t i, int64_t s, InterpMode mode) const {
-    if (mode == InterpMode::nearest) return nearest(i) == s ? T(1) : T(0);
-    int64_t i0, i1;
-    T w1;
-    linear(i, &i0, &i1, &w1);
-    return (i0 == s ? T(1) - w1 : T(0)) + (i1 == s ? w1 : T(0));
-  }
-};
+  return lo;
+}
+
+// Weight of source s in output i.
+template <class T>
+__device__ T weight(const InterpAxis<T>& a, int64_t i, int64_t s, InterpMode mode) {
+  if (mode == InterpMode::nearest) return a.nearest(i) == s ? T(1) : T(0);
+  int64_t i0, i1;
+  T w1;
+  a.linear(i, &i0, &i1, &w1);
+  return (i0 == s ? T(1) - w1 : T(0)) + (i1 == s ? w1 : T(0));
+}
 
 template <class T>
-__global__ void interpolate_kernel(T* y, const T* x, int64_t planes, Axis<T> rows, Axis<T> cols,
-                                   InterpMode mode) {
+__global__ void interpolate_kernel(T* y, const T* x, int64_t planes, InterpAxis<T> rows,
+                                   InterpAxis<T> cols, InterpMode mode) {
   FASTSEG_GRID_LOOP(e, planes * rows.out * cols.out) {
     const int64_t q = e % cols.out, p = e / cols.out % rows.out, plane = e / (rows.out * cols.out);
     const T* xp = x + plane * rows.in * cols.in;
@@ -246,34 +221,27 @@ __global__ void interpolate_kernel(T* y, const T* x, int64_t planes, Axis<T> row
 // dx (h, w) gathers the outputs whose sources include it: the outputs whose lowest source is
 // h (nearest), or h - 1 or h (bilinear), a contiguous range since sources are monotone.
 template <class T>
-__global__ void interpolate_backward_kernel(T* dx, const T* dy, int64_t planes, Axis<T> rows,
-                                            Axis<T> cols, InterpMode mode) {
+__global__ void interpolate_backward_kernel(T* dx, const T* dy, int64_t planes,
+                                            InterpAxis<T> rows, InterpAxis<T> cols,
+                                            InterpMode mode) {
   FASTSEG_GRID_LOOP(e, planes * rows.in * cols.in) {
     const int64_t w = e % cols.in, h = e / cols.in % rows.in, plane = e / (rows.in * cols.in);
     const int64_t reach = mode == InterpMode::nearest ? 0 : 1;
-    const int64_t p0 = rows.first_reaching(h - reach, mode), p1 = rows.first_reaching(h + 1, mode);
-    const int64_t q0 = cols.first_reaching(w - reach, mode), q1 = cols.first_reaching(w + 1, mode);
+    const int64_t p0 = first_reaching(rows, h - reach, mode);
+    const int64_t p1 = first_reaching(rows, h + 1, mode);
+    const int64_t q0 = first_reaching(cols, w - reach, mode);
+    const int64_t q1 = first_reaching(cols, w + 1, mode);
     const T* g = dy + plane * rows.out * cols.out;
     T sum = 0;
     for (int64_t p = p0; p < p1; ++p) {
-      const T a = rows.weight(p, h, mode);
+      const T a = weight(rows, p, h, mode);
       if (a == T(0)) continue;
       T row = 0;
-      for (int64_t q = q0; q < q1; ++q) row += cols.weight(q, w, mode) * g[p * cols.out + q];
+      for (int64_t q = q0; q < q1; ++q) row += weight(cols, q, w, mode) * g[p * cols.out + q];
       sum += a * row;
     }
     dx[e] = sum;
   }
-}
-
-template <class T>
-Axis<T> axis(int64_t in, int64_t out, bool align_corners, double scale, InterpMode mode) {
-  T ratio;
-  if (mode == InterpMode::bilinear && align_corners)
-    ratio = out > 1 ? static_cast<T>(in - 1) / static_cast<T>(out - 1) : T(0);
-  else
-    ratio = scale > 0 ? static_cast<T>(1.0 / scale) : static_cast<T>(in) / static_cast<T>(out);
-  return {in, out, ratio, mode == InterpMode::bilinear && align_corners};
 }
 
 }  // namespace
@@ -361,8 +329,8 @@ void interpolate_forward(T* y, const T* x, const InterpShape& s, cudaStream_t st
   const int64_t count = s.planes * s.P * s.Q;
   if (count == 0) return;
   interpolate_kernel<<<grid_for(count), kThreads, 0, stream>>>(
-      y, x, s.planes, axis<T>(s.H, s.P, s.align_corners, s.scale_h, s.mode),
-      axis<T>(s.W, s.Q, s.align_corners, s.scale_w, s.mode), s.mode);
+      y, x, s.planes, interp_axis<T>(s.H, s.P, s.mode, s.align_corners, s.scale_h),
+      interp_axis<T>(s.W, s.Q, s.mode, s.align_corners, s.scale_w), s.mode);
   FASTSEG_CUDA_LAUNCHED();
 }
 
@@ -371,8 +339,8 @@ void interpolate_backward_input(T* dx, const T* dy, const InterpShape& s, cudaSt
   const int64_t count = s.planes * s.H * s.W;
   if (count == 0) return;
   interpolate_backward_kernel<<<grid_for(count), kThreads, 0, stream>>>(
-      dx, dy, s.planes, axis<T>(s.H, s.P, s.align_corners, s.scale_h, s.mode),
-      axis<T>(s.W, s.Q, s.align_corners, s.scale_w, s.mode), s.mode);
+      dx, dy, s.planes, interp_axis<T>(s.H, s.P, s.mode, s.align_corners, s.scale_h),
+      interp_axis<T>(s.W, s.Q, s.mode, s.align_corners, s.scale_w), s.mode);
   FASTSEG_CUDA_LAUNCHED();
 }
 
