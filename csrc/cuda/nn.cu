@@ -9,6 +9,7 @@
 
 #include <cmath>
 
+#include "common/batch_norm.h"
 #include "common/check.h"
 #include "cuda/common.cuh"
 #include "cuda/runtime.h"
@@ -46,10 +47,8 @@ __global__ void bn_forward_kernel(T* y, const T* x, const T* mean, const T* invs
                                   const T* weight, const T* bias, int64_t C, int64_t M,
                                   int64_t count, bool relu) {
   FASTSEG_GRID_LOOP(e, count) {
-    const int64_t c = e / M % C;
-    const double scale = double(invstd[c]) * (weight ? double(weight[c]) : 1.0);
-    const double shift = (bias ? double(bias[c]) : 0.0) - double(mean[c]) * scale;
-    const T v = x[e] * T(scale) + T(shift);
+    const BnAffine f = bn_affine(mean, invstd, weight, bias, e / M % C);
+    const T v = x[e] * T(f.scale) + T(f.shift);
     y[e] = relu && !(v > T(0)) ? T(0) : v;
   }
 }
@@ -92,18 +91,16 @@ __global__ void bn_param_grads(T* dweight, T* dbias, const double* sums, const T
   }
 }
 
-// dx = a * g + (b * x + c0) per channel: a = weight * invstd; in training b and c0 carry the
-// gradient through the batch mean and variance.
+// dx = a * g + (b * x + c0) per channel (bn_grad).
 template <class T>
 __global__ void bn_input_grad(T* dx, const T* dy, const T* y, const T* x, const double* sums,
                               const T* mean, const T* invstd, const T* weight, int64_t C,
                               int64_t M, int64_t count, double per_channel, bool training) {
   FASTSEG_GRID_LOOP(e, count) {
     const int64_t c = e / M % C;
-    const double is = invstd[c], a = (weight ? double(weight[c]) : 1.0) * is;
-    const double b = training ? -a * is * is * sums[2 * c + 1] / per_channel : 0.0;
-    const double c0 = training ? -a * sums[2 * c] / per_channel - b * double(mean[c]) : 0.0;
-    dx[e] = T(a) * T(reaching(dy, y, e)) + (T(b) * x[e] + T(c0));
+    const BnGrad d = bn_grad(sums[2 * c], sums[2 * c + 1], per_channel, mean, invstd, weight, c,
+                             training);
+    dx[e] = T(d.a) * T(reaching(dy, y, e)) + (T(d.b) * x[e] + T(d.c0));
   }
 }
 
