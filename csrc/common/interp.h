@@ -15,50 +15,26 @@ namespace fastseg {
 // Products and sums rounded one at a time: on the GPU they are never fused into FMAs (as nvcc
 // would), on the host they are plain operations (the files using them are built without FMA).
 FASTSEG_HOST_DEVICE inline float mul_rn(float a, float b) {
-#if defined(__CUDA_ARCH__)
-  return __fmul_rn(a, b);
-#else
-  return a * b;
-#endif
+  return FASTSEG_GPU_OR_HOST(__fmul_rn(a, b), a * b);
 }
 FASTSEG_HOST_DEVICE inline double mul_rn(double a, double b) {
-#if defined(__CUDA_ARCH__)
-  return __dmul_rn(a, b);
-#else
-  return a * b;
-#endif
+  return FASTSEG_GPU_OR_HOST(__dmul_rn(a, b), a * b);
 }
 FASTSEG_HOST_DEVICE inline float add_rn(float a, float b) {
-#if defined(__CUDA_ARCH__)
-  return __fadd_rn(a, b);
-#else
-  return a + b;
-#endif
+  return FASTSEG_GPU_OR_HOST(__fadd_rn(a, b), a + b);
 }
 FASTSEG_HOST_DEVICE inline double add_rn(double a, double b) {
-#if defined(__CUDA_ARCH__)
-  return __dadd_rn(a, b);
-#else
-  return a + b;
-#endif
+  return FASTSEG_GPU_OR_HOST(__dadd_rn(a, b), a + b);
 }
 
 // min(a, b), and w clamped to [0, 1]: CUDA's min/max on the GPU (single instructions),
 // std::min/max on the host; the same results (for any w but NaN, which no coordinate here is).
 FASTSEG_HOST_DEVICE inline int64_t min_index(int64_t a, int64_t b) {
-#if defined(__CUDA_ARCH__)
-  return min(a, b);
-#else
-  return std::min(a, b);
-#endif
+  return FASTSEG_GPU_OR_HOST(min(a, b), std::min(a, b));
 }
 template <class T>
 FASTSEG_HOST_DEVICE inline T clamp01(T w) {
-#if defined(__CUDA_ARCH__)
-  return min(max(w, T(0)), T(1));
-#else
-  return std::min(std::max(w, T(0)), T(1));
-#endif
+  return FASTSEG_GPU_OR_HOST(min(max(w, T(0)), T(1)), std::min(std::max(w, T(0)), T(1)));
 }
 
 // The sources of the outputs along one axis of `in` -> `out` samples (interp_axis below).
