@@ -10,15 +10,11 @@
 #include <string>
 #include <vector>
 
+#include "bindings/shape.h"
+
 namespace fastseg::bind {
 
 namespace py = pybind11;
-
-inline std::string shape_str(const std::vector<int64_t>& shape) {
-  std::string s = "(";
-  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
-  return s + (shape.size() == 1 ? ",)" : ")");
-}
 
 inline std::vector<int64_t> shape_of(const py::array& a) {
   return std::vector<int64_t>(a.shape(), a.shape() + a.ndim());
@@ -58,6 +54,11 @@ template <class T>
 const T* optional_in(const std::optional<py::array>& a, const char* name,
                      const std::vector<int64_t>& shape) {
   return a ? in<T>(*a, name, shape) : nullptr;
+}
+
+template <class T>
+T* optional_out(std::optional<py::array>& a, const char* name, const std::vector<int64_t>& shape) {
+  return a ? out<T>(*a, name, shape) : nullptr;
 }
 
 // Calls f(float{}) or f(double{}) by the dtype of `a`.

@@ -1,19 +1,13 @@
 // fastseg._C: the CPU kernels. One register_* function per op family.
 #include <pybind11/pybind11.h>
 
+#include "bindings/families.h"
 #include "common/memory.h"
 #include "common/parallel.h"
 #include "cpu/isa.h"
 #include "cpu/peak.h"
 
 namespace py = pybind11;
-
-namespace fastseg::bind {
-void register_conv(py::module_& m);
-void register_gram(py::module_& m);
-void register_pool(py::module_& m);
-void register_nn(py::module_& m);
-}
 
 PYBIND11_MODULE(_C, m) {
   using fastseg::cpu::Isa;

@@ -3,33 +3,21 @@
 #include <optional>
 
 #include "bindings/array.h"
+#include "bindings/nn_args.h"
 #include "cpu/nn.h"
 
 namespace fastseg::bind {
 
 namespace {
 
-template <class T>
-T* optional_out(std::optional<py::array>& a, const char* name, const std::vector<int64_t>& shape) {
-  return a ? out<T>(*a, name, shape) : nullptr;
-}
-
-// (N, C, M) of a 3-D array.
-std::vector<int64_t> ncm(const py::array& x, const char* name) {
-  if (x.ndim() != 3)
-    throw py::value_error(std::string(name) + ": expected a 3-D array (N, C, M), got shape " +
-                          shape_str(shape_of(x)));
-  return shape_of(x);
-}
-
 void bn_stats(py::array mean, py::array var, py::array x) {
   by_dtype(x, "x", [&](auto t) {
     using T = decltype(t);
-    const auto s = ncm(x, "x");
+    const auto s = ncm(shape_of(x), "x");
     T* mp = out<T>(mean, "mean", {s[1]});
     T* vp = out<T>(var, "var", {s[1]});
     const T* xp = in<T>(x, "x");
-    if (s[0] * s[2] == 0) throw py::value_error("x: expected at least one value per channel");
+    check_values_per_channel(s);
     py::gil_scoped_release nogil;
     cpu::batch_norm_stats(mp, vp, xp, s[0], s[1], s[2]);
   });
@@ -39,7 +27,7 @@ void bn_forward(py::array y, py::array x, py::array mean, py::array invstd,
                 std::optional<py::array> weight, std::optional<py::array> bias, bool relu) {
   by_dtype(x, "x", [&](auto t) {
     using T = decltype(t);
-    const auto s = ncm(x, "x");
+    const auto s = ncm(shape_of(x), "x");
     T* yp = out<T>(y, "y", s);
     const T* xp = in<T>(x, "x");
     const T* mp = in<T>(mean, "mean", {s[1]});
@@ -57,7 +45,7 @@ void bn_backward(std::optional<py::array> dx, std::optional<py::array> dweight,
                  bool training) {
   by_dtype(x, "x", [&](auto t) {
     using T = decltype(t);
-    const auto s = ncm(x, "x");
+    const auto s = ncm(shape_of(x), "x");
     T* dxp = optional_out<T>(dx, "dx", s);
     T* dwp = optional_out<T>(dweight, "dweight", {s[1]});
     T* dbp = optional_out<T>(dbias, "dbias", {s[1]});
@@ -96,10 +84,8 @@ void adam(py::array param, py::array exp_avg, py::array exp_avg_sq,
     T* vp = out<T>(exp_avg_sq, "exp_avg_sq", shape);
     T* vmax = optional_out<T>(max_exp_avg_sq, "max_exp_avg_sq", shape);
     const T* gp = in<T>(grad, "grad", shape);
-    if (amsgrad && !vmax) throw py::value_error("max_exp_avg_sq: needed with amsgrad");
-    if (step < 1) throw py::value_error("step: expected >= 1, got " + std::to_string(step));
-    const cpu::AdamArgs args{lr, beta1, beta2, eps, weight_decay, step, amsgrad,
-                             decoupled_weight_decay, maximize};
+    const AdamArgs args = adam_args(lr, beta1, beta2, eps, weight_decay, step, amsgrad,
+                                    decoupled_weight_decay, maximize, vmax != nullptr);
     py::gil_scoped_release nogil;
     cpu::adam_step(pp, mp, vp, vmax, gp, static_cast<int64_t>(param.size()), args);
   });
@@ -108,23 +94,7 @@ void adam(py::array param, py::array exp_avg, py::array exp_avg_sq,
 }  // namespace
 
 void register_nn(py::module_& m) {
-  m.def("batch_norm_stats", &bn_stats, py::arg("mean"), py::arg("var"), py::arg("x"),
-        "mean, var (C,) = per-channel mean and biased variance of x (N,C,M)");
-  m.def("batch_norm_forward", &bn_forward, py::arg("y"), py::arg("x"), py::arg("mean"),
-        py::arg("invstd"), py::arg("weight"), py::arg("bias"), py::arg("relu"),
-        "y (N,C,M) = (x - mean) * invstd * weight + bias, then max(y, 0) when relu");
-  m.def("batch_norm_backward", &bn_backward, py::arg("dx"), py::arg("dweight"), py::arg("dbias"),
-        py::arg("dy"), py::arg("y"), py::arg("x"), py::arg("mean"), py::arg("invstd"),
-        py::arg("weight"), py::arg("training"),
-        "dx (N,C,M) = input gradient; dweight, dbias (C,) += their gradients (None: skipped); "
-        "y: the output of a fused ReLU (or None)");
-  m.def("relu_backward", &relu_bwd, py::arg("dx"), py::arg("dy"), py::arg("y"),
-        "dx = dy where y > 0 else 0");
-  m.def("adam_step", &adam, py::arg("param"), py::arg("exp_avg"), py::arg("exp_avg_sq"),
-        py::arg("max_exp_avg_sq"), py::arg("grad"), py::arg("lr"), py::arg("beta1"),
-        py::arg("beta2"), py::arg("eps"), py::arg("weight_decay"), py::arg("step"),
-        py::arg("amsgrad"), py::arg("decoupled_weight_decay"), py::arg("maximize"),
-        "one torch.optim.Adam(W) step in place on param, exp_avg, exp_avg_sq (, max_exp_avg_sq)");
+  register_nn_functions(m, &bn_stats, &bn_forward, &bn_backward, &relu_bwd, &adam);
 }
 
 }  // namespace fastseg::bind

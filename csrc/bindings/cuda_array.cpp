@@ -1,6 +1,5 @@
 #include "bindings/cuda_array.h"
 
-#include "bindings/array.h"  // shape_str
 #include "cuda/check.h"
 
 namespace fastseg::bind {

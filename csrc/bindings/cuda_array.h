@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include "bindings/shape.h"
+
 namespace fastseg::bind {
 
 namespace py = pybind11;
@@ -84,6 +86,12 @@ template <class T>
 const T* optional_in(const std::optional<DeviceArray>& a, const char* name,
                      const std::vector<int64_t>& shape) {
   return a ? in<T>(*a, name, shape) : nullptr;
+}
+
+template <class T>
+T* optional_out(const std::optional<DeviceArray>& a, const char* name,
+                const std::vector<int64_t>& shape) {
+  return a ? out<T>(*a, name, shape) : nullptr;
 }
 
 [[noreturn]] void bad_dtype(const DeviceArray& a, const char* name, bool half);

@@ -3,18 +3,12 @@
 // every CUDA call happens inside a function.
 #include <pybind11/pybind11.h>
 
+#include "bindings/families.h"
 #include "cuda/check.h"
 #include "cuda/peak.h"
 #include "cuda/runtime.h"
 
 namespace py = pybind11;
-
-namespace fastseg::bind {
-void register_conv(py::module_& m);
-void register_gram(py::module_& m);
-void register_nn(py::module_& m);
-void register_pool(py::module_& m);
-}
 
 PYBIND11_MODULE(_cuda, m) {
   namespace cuda = fastseg::cuda;

@@ -1,34 +1,21 @@
 // CUDA bindings of the training kernels. batch_norm_stats / _forward / _backward, relu_backward
-// and adam_step have the names and arguments of the CPU module's nn bindings (cpu_nn.cpp);
-// activation_*, softmax_cross_entropy_* and sgd_step are CUDA-only (fastseg.cuda wraps them).
+// and adam_step have the names and arguments of the CPU module's nn bindings (both register them
+// through nn_args.h); activation_*, softmax_cross_entropy_* and sgd_step are CUDA-only
+// (fastseg.cuda wraps them).
 #include <optional>
 
-#include "bindings/array.h"  // shape_str
 #include "bindings/cuda_array.h"
+#include "bindings/nn_args.h"
 #include "cuda/nn.h"
 
 namespace fastseg::bind {
 
 namespace {
 
-template <class T>
-T* optional_out(const std::optional<DeviceArray>& a, const char* name,
-                const std::vector<int64_t>& shape) {
-  return a ? out<T>(*a, name, shape) : nullptr;
-}
-
 int64_t size_of(const std::vector<int64_t>& shape) {
   int64_t n = 1;
   for (int64_t d : shape) n *= d;
   return n;
-}
-
-// (N, C, M) of a 3-D array.
-const std::vector<int64_t>& ncm(const DeviceArray& x, const char* name) {
-  if (x.shape.size() != 3)
-    throw py::value_error(std::string(name) + ": expected a 3-D array (N, C, M), got shape " +
-                          shape_str(x.shape));
-  return x.shape;
 }
 
 void bn_stats(py::object mean, py::object var, py::object x) {
@@ -37,11 +24,11 @@ void bn_stats(py::object mean, py::object var, py::object x) {
   const DeviceArray X = call.array(x, "x");
   by_dtype(X, "x", [&](auto t) {
     using T = decltype(t);
-    const auto& s = ncm(X, "x");
+    const auto s = ncm(X.shape, "x");
     T* mp = out<T>(MEAN, "mean", {s[1]});
     T* vp = out<T>(VAR, "var", {s[1]});
     const T* xp = in<T>(X, "x");
-    if (s[0] * s[2] == 0) throw py::value_error("x: expected at least one value per channel");
+    check_values_per_channel(s);
     const cudaStream_t stream = call.stream();
     py::gil_scoped_release nogil;
     cuda::batch_norm_stats(mp, vp, xp, s[0], s[1], s[2], stream);
@@ -56,7 +43,7 @@ void bn_forward(py::object y, py::object x, py::object mean, py::object invstd,
   const auto W = call.optional_array(weight, "weight"), B = call.optional_array(bias, "bias");
   by_dtype(X, "x", [&](auto t) {
     using T = decltype(t);
-    const auto& s = ncm(X, "x");
+    const auto s = ncm(X.shape, "x");
     T* yp = out<T>(Y, "y", s);
     const T* xp = in<T>(X, "x");
     const T* mp = in<T>(MEAN, "mean", {s[1]});
@@ -82,7 +69,7 @@ void bn_backward(std::optional<py::object> dx, std::optional<py::object> dweight
   const auto W = call.optional_array(weight, "weight");
   by_dtype(X, "x", [&](auto t) {
     using T = decltype(t);
-    const auto& s = ncm(X, "x");
+    const auto s = ncm(X.shape, "x");
     T* dxp = optional_out<T>(DX, "dx", s);
     T* dwp = optional_out<T>(DW, "dweight", {s[1]});
     T* dbp = optional_out<T>(DB, "dbias", {s[1]});
@@ -163,7 +150,7 @@ int64_t ce_forward(py::object loss, py::object weight_of, py::object logits, py:
   const auto CW = call.optional_array(class_weight, "class_weight");
   return by_dtype(Z, "logits", [&](auto t) {
     using T = decltype(t);
-    const auto& s = ncm(Z, "logits");
+    const auto s = ncm(Z.shape, "logits");
     T* lp = out<T>(L, "loss", {s[0], s[2]});
     T* wop = out<T>(WO, "weight_of", {s[0], s[2]});
     const T* zp = in<T>(Z, "logits");
@@ -184,7 +171,7 @@ void ce_backward(py::object dlogits, py::object dloss, py::object logits, py::ob
   const auto CW = call.optional_array(class_weight, "class_weight");
   by_dtype(Z, "logits", [&](auto t) {
     using T = decltype(t);
-    const auto& s = ncm(Z, "logits");
+    const auto s = ncm(Z.shape, "logits");
     T* dzp = out<T>(DZ, "dlogits", s);
     const T* dlp = in<T>(DL, "dloss", {s[0], s[2]});
     const T* zp = in<T>(Z, "logits");
@@ -213,10 +200,8 @@ void adam(py::object param, py::object exp_avg, py::object exp_avg_sq,
     T* vp = out<T>(V, "exp_avg_sq", P.shape);
     T* vmax = optional_out<T>(VMAX, "max_exp_avg_sq", P.shape);
     const T* gp = in<T>(G, "grad", P.shape);
-    if (amsgrad && !vmax) throw py::value_error("max_exp_avg_sq: needed with amsgrad");
-    if (step < 1) throw py::value_error("step: expected >= 1, got " + std::to_string(step));
-    const cuda::AdamArgs args{lr, beta1, beta2, eps, weight_decay, step, amsgrad,
-                              decoupled_weight_decay, maximize};
+    const AdamArgs args = adam_args(lr, beta1, beta2, eps, weight_decay, step, amsgrad,
+                                    decoupled_weight_decay, maximize, vmax != nullptr);
     const cudaStream_t stream = call.stream();
     py::gil_scoped_release nogil;
     cuda::adam_step(pp, mp, vp, vmax, gp, size_of(P.shape), args, stream);
@@ -246,18 +231,7 @@ void sgd(py::object param, std::optional<py::object> momentum_buffer, py::object
 }  // namespace
 
 void register_nn(py::module_& m) {
-  m.def("batch_norm_stats", &bn_stats, py::arg("mean"), py::arg("var"), py::arg("x"),
-        "mean, var (C,) = per-channel mean and biased variance of x (N,C,M)");
-  m.def("batch_norm_forward", &bn_forward, py::arg("y"), py::arg("x"), py::arg("mean"),
-        py::arg("invstd"), py::arg("weight"), py::arg("bias"), py::arg("relu"),
-        "y (N,C,M) = (x - mean) * invstd * weight + bias, then max(y, 0) when relu");
-  m.def("batch_norm_backward", &bn_backward, py::arg("dx"), py::arg("dweight"), py::arg("dbias"),
-        py::arg("dy"), py::arg("y"), py::arg("x"), py::arg("mean"), py::arg("invstd"),
-        py::arg("weight"), py::arg("training"),
-        "dx (N,C,M) = input gradient; dweight, dbias (C,) += their gradients (None: skipped); "
-        "y: the output of a fused ReLU (or None)");
-  m.def("relu_backward", &relu_bwd, py::arg("dx"), py::arg("dy"), py::arg("y"),
-        "dx = dy where y > 0 else 0");
+  register_nn_functions(m, &bn_stats, &bn_forward, &bn_backward, &relu_bwd, &adam);
   m.def("activation_forward", &act_forward, py::arg("y"), py::arg("x"), py::arg("kind"),
         py::arg("slope"), "y = activation(x); kind 0 relu, 1 leaky_relu, 2 sigmoid, 3 tanh");
   m.def("activation_backward", &act_backward, py::arg("dx"), py::arg("dy"), py::arg("x"),
@@ -270,11 +244,6 @@ void register_nn(py::module_& m) {
   m.def("softmax_cross_entropy_backward", &ce_backward, py::arg("dlogits"), py::arg("dloss"),
         py::arg("logits"), py::arg("target"), py::arg("class_weight"), py::arg("ignore_index"),
         "dlogits (N,K,M) = dloss (N,M) * weight[t] * (softmax - onehot(t))");
-  m.def("adam_step", &adam, py::arg("param"), py::arg("exp_avg"), py::arg("exp_avg_sq"),
-        py::arg("max_exp_avg_sq"), py::arg("grad"), py::arg("lr"), py::arg("beta1"),
-        py::arg("beta2"), py::arg("eps"), py::arg("weight_decay"), py::arg("step"),
-        py::arg("amsgrad"), py::arg("decoupled_weight_decay"), py::arg("maximize"),
-        "one torch.optim.Adam(W) step in place on param, exp_avg, exp_avg_sq (, max_exp_avg_sq)");
   m.def("sgd_step", &sgd, py::arg("param"), py::arg("momentum_buffer"), py::arg("grad"),
         py::arg("lr"), py::arg("momentum"), py::arg("dampening"), py::arg("weight_decay"),
         py::arg("nesterov"), py::arg("maximize"), py::arg("first_step"),

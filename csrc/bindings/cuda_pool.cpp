@@ -2,47 +2,15 @@
 // arrays. Arrays are 4-D (N, C, H, W); the kernels that read indices return -1 or the flat
 // position of the first index out of range (Python turns it into a ValueError), which waits for
 // the stream.
-#include <array>
 #include <optional>
 
-#include "bindings/array.h"  // shape_str
 #include "bindings/cuda_array.h"
+#include "bindings/pool_geometry.h"
 #include "cuda/pool.h"
 
 namespace fastseg::bind {
 
 namespace {
-
-using Pair = std::array<int64_t, 2>;
-
-const std::vector<int64_t>& dims4(const DeviceArray& a, const char* name) {
-  if (a.shape.size() != 4) throw py::value_error(std::string(name) + ": expected a 4-D array");
-  return a.shape;
-}
-
-void same_planes(const std::vector<int64_t>& xs, const std::vector<int64_t>& ys) {
-  if (xs[0] != ys[0] || xs[1] != ys[1])
-    throw py::value_error("y: expected the batch and channels of x " + shape_str(xs) + ", got " +
-                          shape_str(ys));
-}
-
-// x (N, C, H, W) and y (N, C, P, Q) of a window sweep.
-cuda::PoolShape pool_shape(const DeviceArray& x, const DeviceArray& y, Pair kernel, Pair stride,
-                           Pair padding, Pair dilation) {
-  const std::vector<int64_t>&xs = dims4(x, "x"), &ys = dims4(y, "y");
-  same_planes(xs, ys);
-  return cuda::make_pool_shape(xs[0] * xs[1], xs[2], xs[3], ys[2], ys[3], kernel[0], kernel[1],
-                               stride[0], stride[1], padding[0], padding[1], dilation[0],
-                               dilation[1]);
-}
-
-cuda::InterpShape interp_shape(const DeviceArray& x, const DeviceArray& y, int mode,
-                               bool align_corners, double scale_h, double scale_w) {
-  const std::vector<int64_t>&xs = dims4(x, "x"), &ys = dims4(y, "y");
-  same_planes(xs, ys);
-  return cuda::make_interp_shape(xs[0] * xs[1], xs[2], xs[3], ys[2], ys[3], mode, align_corners,
-                                 scale_h, scale_w);
-}
 
 void max_pool2d_forward(py::object y, std::optional<py::object> indices, py::object x,
                         Pair kernel, Pair stride, Pair padding, Pair dilation) {
@@ -52,9 +20,9 @@ void max_pool2d_forward(py::object y, std::optional<py::object> indices, py::obj
   const DeviceArray X = call.array(x, "x");
   by_dtype(X, "x", [&](auto t) {
     using T = decltype(t);
-    const cuda::PoolShape s = pool_shape(X, Y, kernel, stride, padding, dilation);
+    const PoolShape s = pool_shape(X.shape, Y.shape, kernel, stride, padding, dilation);
     T* yp = out<T>(Y, "y");
-    int64_t* ip = I ? out<int64_t>(*I, "indices", Y.shape) : nullptr;
+    int64_t* ip = optional_out<int64_t>(I, "indices", Y.shape);
     const T* xp = in<T>(X, "x");
     const cudaStream_t stream = call.stream();
     py::gil_scoped_release nogil;
@@ -68,7 +36,7 @@ void avg_pool2d_forward(py::object y, py::object x, Pair kernel, Pair stride, Pa
   const DeviceArray Y = call.array(y, "y"), X = call.array(x, "x");
   by_dtype(X, "x", [&](auto t) {
     using T = decltype(t);
-    const cuda::PoolShape s = pool_shape(X, Y, kernel, stride, padding, {1, 1});
+    const PoolShape s = pool_shape(X.shape, Y.shape, kernel, stride, padding, {1, 1});
     T* yp = out<T>(Y, "y");
     const T* xp = in<T>(X, "x");
     const cudaStream_t stream = call.stream();
@@ -83,7 +51,7 @@ void avg_pool2d_backward_input(py::object dx, py::object dy, Pair kernel, Pair s
   const DeviceArray DX = call.array(dx, "dx"), DY = call.array(dy, "dy");
   by_dtype(DY, "dy", [&](auto t) {
     using T = decltype(t);
-    const cuda::PoolShape s = pool_shape(DX, DY, kernel, stride, padding, {1, 1});
+    const PoolShape s = pool_shape(DX.shape, DY.shape, kernel, stride, padding, {1, 1});
     T* dxp = out<T>(DX, "dx");
     const T* dyp = in<T>(DY, "dy");
     const cudaStream_t stream = call.stream();
@@ -92,68 +60,51 @@ void avg_pool2d_backward_input(py::object dx, py::object dy, Pair kernel, Pair s
   });
 }
 
-// Planes of the index kernels: `small` (N, C, h, w) holds one index per element into the planes
-// of `large` (N, C, H, W).
-struct IndexedShape {
-  int64_t planes, small_plane, large_plane;
-};
-
-IndexedShape indexed_shape(const DeviceArray& small, const DeviceArray& large) {
-  const std::vector<int64_t>&ss = dims4(small, "indices"), &ls = dims4(large, "output");
-  if (ss[0] != ls[0] || ss[1] != ls[1])
-    throw py::value_error("expected the same batch and channels, got " + shape_str(ss) + " and " +
-                          shape_str(ls));
-  return {ss[0] * ss[1], ss[2] * ss[3], ls[2] * ls[3]};
+// Runs kernel(out, source, indices, shape, stream) on checked pointers: one of `result` and
+// `source` is the small side, which `indices` matches; the result is its kernel's (-1 or a bad
+// position).
+template <class Kernel>
+int64_t indexed(py::object result, const char* result_name, py::object source,
+                const char* source_name, py::object indices, bool result_is_small, Kernel kernel) {
+  DeviceCall call;
+  const DeviceArray R = call.array(result, result_name), S = call.array(source, source_name);
+  const DeviceArray I = call.array(indices, "indices");
+  return by_dtype(S, source_name, [&](auto t) {
+    using T = decltype(t);
+    const DeviceArray& small = result_is_small ? R : S;
+    const DeviceArray& large = result_is_small ? S : R;
+    const IndexedShape s = indexed_shape(small.shape, large.shape);
+    T* rp = out<T>(R, result_name);
+    const T* sp = in<T>(S, source_name);
+    const int64_t* ip = in<int64_t>(I, "indices", small.shape);
+    const cudaStream_t stream = call.stream();
+    py::gil_scoped_release nogil;
+    return kernel(rp, sp, ip, s, stream);
+  });
 }
 
 int64_t max_unpool2d_forward(py::object y, py::object x, py::object indices) {
-  DeviceCall call;
-  const DeviceArray Y = call.array(y, "y"), X = call.array(x, "x");
-  const DeviceArray I = call.array(indices, "indices");
-  return by_dtype(X, "x", [&](auto t) {
-    using T = decltype(t);
-    const IndexedShape s = indexed_shape(X, Y);
-    T* yp = out<T>(Y, "y");
-    const T* xp = in<T>(X, "x");
-    const int64_t* ip = in<int64_t>(I, "indices", X.shape);
-    const cudaStream_t stream = call.stream();
-    py::gil_scoped_release nogil;
-    return cuda::max_unpool2d_forward(yp, xp, ip, s.planes, s.small_plane, s.large_plane, stream);
-  });
+  return indexed(y, "y", x, "x", indices, false,
+                 [](auto* y, auto* x, auto* i, const IndexedShape& s, cudaStream_t stream) {
+                   return cuda::max_unpool2d_forward(y, x, i, s.planes, s.small_plane(),
+                                                     s.large_plane(), stream);
+                 });
 }
 
 int64_t max_unpool2d_backward_input(py::object dx, py::object dy, py::object indices) {
-  DeviceCall call;
-  const DeviceArray DX = call.array(dx, "dx"), DY = call.array(dy, "dy");
-  const DeviceArray I = call.array(indices, "indices");
-  return by_dtype(DY, "dy", [&](auto t) {
-    using T = decltype(t);
-    const IndexedShape s = indexed_shape(DX, DY);
-    T* dxp = out<T>(DX, "dx");
-    const T* dyp = in<T>(DY, "dy");
-    const int64_t* ip = in<int64_t>(I, "indices", DX.shape);
-    const cudaStream_t stream = call.stream();
-    py::gil_scoped_release nogil;
-    return cuda::max_unpool2d_backward_input(dxp, dyp, ip, s.planes, s.small_plane,
-                                             s.large_plane, stream);
-  });
+  return indexed(dx, "dx", dy, "dy", indices, true,
+                 [](auto* dx, auto* dy, auto* i, const IndexedShape& s, cudaStream_t stream) {
+                   return cuda::max_unpool2d_backward_input(dx, dy, i, s.planes, s.small_plane(),
+                                                            s.large_plane(), stream);
+                 });
 }
 
 int64_t max_pool2d_backward_input(py::object dx, py::object dy, py::object indices) {
-  DeviceCall call;
-  const DeviceArray DX = call.array(dx, "dx"), DY = call.array(dy, "dy");
-  const DeviceArray I = call.array(indices, "indices");
-  return by_dtype(DY, "dy", [&](auto t) {
-    using T = decltype(t);
-    const IndexedShape s = indexed_shape(DY, DX);
-    T* dxp = out<T>(DX, "dx");
-    const T* dyp = in<T>(DY, "dy");
-    const int64_t* ip = in<int64_t>(I, "indices", DY.shape);
-    const cudaStream_t stream = call.stream();
-    py::gil_scoped_release nogil;
-    return cuda::max_pool2d_backward_input(dxp, dyp, ip, s.planes, s.large_plane, s.small_plane,
-                                           stream);
-  });
+  return indexed(dx, "dx", dy, "dy", indices, false,
+                 [](auto* dx, auto* dy, auto* i, const IndexedShape& s, cudaStream_t stream) {
+                   return cuda::max_pool2d_backward_input(dx, dy, i, s.planes, s.large_plane(),
+                                                          s.small_plane(), stream);
+                 });
 }
 
 void interpolate_forward(py::object y, py::object x, int mode, bool align_corners, double scale_h,
@@ -162,7 +113,7 @@ void interpolate_forward(py::object y, py::object x, int mode, bool align_corner
   const DeviceArray Y = call.array(y, "y"), X = call.array(x, "x");
   by_dtype(X, "x", [&](auto t) {
     using T = decltype(t);
-    const cuda::InterpShape s = interp_shape(X, Y, mode, align_corners, scale_h, scale_w);
+    const InterpShape s = interp_shape(X.shape, Y.shape, mode, align_corners, scale_h, scale_w);
     T* yp = out<T>(Y, "y");
     const T* xp = in<T>(X, "x");
     const cudaStream_t stream = call.stream();
@@ -177,7 +128,7 @@ void interpolate_backward_input(py::object dx, py::object dy, int mode, bool ali
   const DeviceArray DX = call.array(dx, "dx"), DY = call.array(dy, "dy");
   by_dtype(DY, "dy", [&](auto t) {
     using T = decltype(t);
-    const cuda::InterpShape s = interp_shape(DX, DY, mode, align_corners, scale_h, scale_w);
+    const InterpShape s = interp_shape(DX.shape, DY.shape, mode, align_corners, scale_h, scale_w);
     T* dxp = out<T>(DX, "dx");
     const T* dyp = in<T>(DY, "dy");
     const cudaStream_t stream = call.stream();
@@ -189,30 +140,10 @@ void interpolate_backward_input(py::object dx, py::object dy, int mode, bool ali
 }  // namespace
 
 void register_pool(py::module_& m) {
-  m.def("max_pool2d_forward", &max_pool2d_forward, py::arg("y"), py::arg("indices"), py::arg("x"),
-        py::arg("kernel"), py::arg("stride"), py::arg("padding"), py::arg("dilation"),
-        "y (N,C,P,Q) = window maxima of x (N,C,H,W); indices (N,C,P,Q) int64 or None");
-  m.def("max_pool2d_backward_input", &max_pool2d_backward_input, py::arg("dx"), py::arg("dy"),
-        py::arg("indices"),
-        "dx (N,C,H,W) = dy (N,C,P,Q) summed at indices; -1 or the first bad index position");
-  m.def("max_unpool2d_forward", &max_unpool2d_forward, py::arg("y"), py::arg("x"),
-        py::arg("indices"),
-        "y (N,C,H,W) = zeros with x (N,C,h,w) at indices; -1 or the first bad index position");
-  m.def("max_unpool2d_backward_input", &max_unpool2d_backward_input, py::arg("dx"), py::arg("dy"),
-        py::arg("indices"),
-        "dx (N,C,h,w) = dy (N,C,H,W) at indices; -1 or the first bad index position");
-  m.def("avg_pool2d_forward", &avg_pool2d_forward, py::arg("y"), py::arg("x"), py::arg("kernel"),
-        py::arg("stride"), py::arg("padding"), py::arg("count_include_pad"),
-        py::arg("divisor_override"), "y (N,C,P,Q) = window averages of x (N,C,H,W)");
-  m.def("avg_pool2d_backward_input", &avg_pool2d_backward_input, py::arg("dx"), py::arg("dy"),
-        py::arg("kernel"), py::arg("stride"), py::arg("padding"), py::arg("count_include_pad"),
-        py::arg("divisor_override"), "dx (N,C,H,W) = input gradient of avg_pool2d");
-  m.def("interpolate_forward", &interpolate_forward, py::arg("y"), py::arg("x"), py::arg("mode"),
-        py::arg("align_corners"), py::arg("scale_h"), py::arg("scale_w"),
-        "y (N,C,P,Q) = x (N,C,H,W) resampled; mode 0 nearest, 1 bilinear; scales <= 0: none");
-  m.def("interpolate_backward_input", &interpolate_backward_input, py::arg("dx"), py::arg("dy"),
-        py::arg("mode"), py::arg("align_corners"), py::arg("scale_h"), py::arg("scale_w"),
-        "dx (N,C,H,W) = input gradient of interpolate given dy (N,C,P,Q)");
+  register_pool_functions(m, &max_pool2d_forward, &max_pool2d_backward_input,
+                          &max_unpool2d_forward, &max_unpool2d_backward_input, &avg_pool2d_forward,
+                          &avg_pool2d_backward_input, &interpolate_forward,
+                          &interpolate_backward_input);
 }
 
 }  // namespace fastseg::bind

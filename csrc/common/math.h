@@ -9,6 +9,13 @@
 #define FASTSEG_HOST_DEVICE
 #endif
 
+// In the body of a FASTSEG_HOST_DEVICE function: `gpu` in device code, `host` elsewhere.
+#if defined(__CUDA_ARCH__)
+#define FASTSEG_GPU_OR_HOST(gpu, host) gpu
+#else
+#define FASTSEG_GPU_OR_HOST(gpu, host) host
+#endif
+
 namespace fastseg {
 
 FASTSEG_HOST_DEVICE inline constexpr int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }

@@ -6,8 +6,8 @@
 #include "cpu/nn.h"
 
 #include <algorithm>
-#include <cmath>
 
+#include "common/batch_norm.h"
 #include "common/parallel.h"
 #include "cpu/nn_kernels.h"
 
@@ -42,10 +42,9 @@ void batch_norm_forward(T* y, const T* x, const T* mean, const T* invstd, const 
 #pragma omp parallel for collapse(2) num_threads(threads_for(2.0 * N * C * M)) schedule(static)
   for (int64_t n = 0; n < N; ++n)
     for (int64_t c = 0; c < C; ++c) {
-      const double scale = double(invstd[c]) * (weight ? double(weight[c]) : 1.0);
-      const double shift = (bias ? double(bias[c]) : 0.0) - double(mean[c]) * scale;
+      const BnAffine f = bn_affine(mean, invstd, weight, bias, c);
       const int64_t off = (n * C + c) * M;
-      k.scale_shift[relu](y + off, x + off, M, T(scale), T(shift));
+      k.scale_shift[relu](y + off, x + off, M, T(f.scale), T(f.shift));
     }
 }
 
@@ -60,7 +59,7 @@ void batch_norm_backward(T* dx, T* dweight, T* dbias, const T* dy, const T* y, c
   const bool sums = dweight || dbias || (dx && training);
 #pragma omp parallel for num_threads(threads_for(moved)) schedule(static)
   for (int64_t c = 0; c < C; ++c) {
-    const double mu = mean[c], is = invstd[c], w = weight ? double(weight[c]) : 1.0;
+    const double mu = mean[c], is = invstd[c];
     double sdy = 0, sdyx = 0;  // sum(dy), sum(dy * (x - mean))
     if (sums)
       for (int64_t n = 0; n < N; ++n)
@@ -71,14 +70,11 @@ void batch_norm_backward(T* dx, T* dweight, T* dbias, const T* dy, const T* y, c
     if (dbias) dbias[c] += T(sdy);
     if (dweight) dweight[c] += T(sdyx * is);
     if (!dx) continue;
-    // dx = w*is*(g - sdy/count - (x-mu)*is^2*sdyx/count) = a*g + b*x + c0 when training.
-    const double a = w * is;
-    const double b = training ? -a * is * is * sdyx / count : 0.0;
-    const double c0 = training ? -a * sdy / count - b * mu : 0.0;
+    const BnGrad d = bn_grad(sdy, sdyx, count, mean, invstd, weight, c, training);
     for (int64_t n = 0; n < N; ++n) {
       const int64_t off = (n * C + c) * M;
-      k.grad_combine[relu](dx + off, dy + off, relu ? y + off : nullptr, x + off, M, T(a), T(b),
-                           T(c0));
+      k.grad_combine[relu](dx + off, dy + off, relu ? y + off : nullptr, x + off, M, T(d.a),
+                           T(d.b), T(d.c0));
     }
   }
 }
@@ -98,20 +94,7 @@ template <class T>
 void adam_step(T* param, T* exp_avg, T* exp_avg_sq, T* max_exp_avg_sq, const T* grad, int64_t n,
                const AdamArgs& a) {
   const NnKernels<T>& k = nn_kernels<T>();
-  const double step = double(a.step);
-  AdamScalars<T> s{};
-  s.lr = T(a.lr);
-  s.one_minus_beta1 = T(1 - a.beta1);
-  s.beta2 = T(a.beta2);
-  s.one_minus_beta2 = T(1 - a.beta2);
-  s.eps = T(a.eps);
-  s.weight_decay = T(a.weight_decay);
-  s.decay_factor = T(a.decoupled_weight_decay ? 1 - a.lr * a.weight_decay : 1.0);
-  s.step_size = T(a.lr / (1 - std::pow(a.beta1, step)));
-  s.bias_correction2_sqrt = T(std::sqrt(1 - std::pow(a.beta2, step)));
-  s.amsgrad = a.amsgrad;
-  s.decoupled = a.decoupled_weight_decay;
-  s.maximize = a.maximize;
+  const AdamScalars<T> s = adam_scalars<T>(a);
   const int64_t chunks = (n + kChunk - 1) / kChunk;
 #pragma omp parallel for num_threads(threads_for(8.0 * n)) schedule(static)
   for (int64_t i = 0; i < chunks; ++i) {

@@ -4,6 +4,8 @@
 #pragma once
 #include <cstdint>
 
+#include "common/adam.h"  // AdamArgs
+
 namespace fastseg::cpu {
 
 // x is (N, C, M) (M: elements per channel per sample); mean, var are (C,): the per-channel
@@ -29,13 +31,6 @@ void batch_norm_backward(T* dx, T* dweight, T* dbias, const T* dy, const T* y, c
 // dx (n) = dy where y > 0, else 0 (y is the ReLU's output).
 template <class T>
 void relu_backward(T* dx, const T* dy, const T* y, int64_t n);
-
-// torch.optim.Adam / AdamW hyper-parameters of one step (step counts from 1).
-struct AdamArgs {
-  double lr, beta1, beta2, eps, weight_decay;
-  int64_t step;
-  bool amsgrad, decoupled_weight_decay, maximize;
-};
 
 // One Adam(W) step in place on n elements: param, exp_avg, exp_avg_sq (and max_exp_avg_sq when
 // amsgrad, else nullptr) are updated from grad exactly as torch.optim.Adam does.

@@ -3,15 +3,9 @@
 #pragma once
 #include <cstdint>
 
-namespace fastseg::cpu {
+#include "common/adam.h"  // AdamScalars
 
-// Adam scalars of one step, in the parameter's type.
-template <class T>
-struct AdamScalars {
-  T lr, one_minus_beta1, beta2, one_minus_beta2, eps, weight_decay, decay_factor, step_size,
-      bias_correction2_sqrt;
-  bool amsgrad, decoupled, maximize;
-};
+namespace fastseg::cpu {
 
 template <class T>
 struct NnKernels {

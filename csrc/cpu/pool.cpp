@@ -19,10 +19,10 @@
 #include <climits>
 #include <cmath>
 #include <cstring>
-#include <string>
 #include <vector>
 
 #include "common/check.h"
+#include "common/interp.h"
 #include "common/math.h"
 #include "common/parallel.h"
 #include "cpu/pool_kernels.h"
@@ -31,19 +31,6 @@
 namespace fastseg::cpu {
 
 namespace {
-
-std::string str(int64_t v) { return std::to_string(v); }
-
-// First i >= 0 with start + i*step >= 0.
-int64_t first_inside(int64_t start, int64_t step) { return start < 0 ? ceil_div(-start, step) : 0; }
-
-// Whether the window of output o (start o*stride - pad, `kernel` taps `dil` apart) has a tap in
-// [0, n).
-bool window_hits(int64_t o, int64_t n, int64_t kernel, int64_t stride, int64_t pad, int64_t dil) {
-  const int64_t start = o * stride - pad;
-  const int64_t i = first_inside(start, dil);
-  return i < kernel && start + i * dil < n;
-}
 
 // ---- Window sweeps ---------------------------------------------------------------------------
 
@@ -63,21 +50,9 @@ struct WindowRows {
       index[n] = (h0 + i * s.dh) * s.W;
       rows[n] = plane + index[n];
     }
-    padded = std::min(h0 + s.kh, s.H + s.ph) - h0;
+    padded = avg_rows(s, p).padded;
   }
 };
-
-// Columns [begin, end) (taps dw apart from begin) of the window of output column q inside the
-// plane, and the window's width inside the padded input (avg_pool2d).
-struct Columns {
-  int64_t begin, end, padded;
-};
-
-Columns columns(const PoolShape& s, int64_t q) {
-  const int64_t c0 = q * s.sw - s.pw;
-  return {c0 + first_inside(c0, s.dw) * s.dw, std::min(c0 + (s.kw - 1) * s.dw + 1, s.W),
-          std::min(c0 + s.kw, s.W + s.pw) - c0};
-}
 
 int stride_class(int64_t sw) {
   if (sw == 1) return kStride1;
@@ -118,11 +93,9 @@ void sweep(const T* x, const PoolShape& s, bool vector, Interior interior, Borde
 // two differ only for a scale factor that is not exactly 1 or 2 giving such sizes.
 template <class T>
 std::vector<int64_t> nearest_table(int64_t in, int64_t out, double scale) {
-  const T ratio = scale > 0 ? static_cast<T>(1.0 / scale) : static_cast<T>(in) / static_cast<T>(out);
+  const InterpAxis<T> axis = interp_axis<T>(in, out, InterpMode::nearest, false, scale);
   std::vector<int64_t> t(out);
-  for (int64_t i = 0; i < out; ++i)
-    t[i] = std::min(static_cast<int64_t>(std::floor(static_cast<float>(ratio * static_cast<T>(i)))),
-                    in - 1);
+  for (int64_t i = 0; i < out; ++i) t[i] = axis.nearest(i);
   return t;
 }
 
@@ -142,22 +115,9 @@ struct LerpTable {
 
   LerpTable(int64_t in, int64_t out, bool align_corners, double scale)
       : i0(out), i1(out), w0(out), w1(out) {
-    T ratio;
-    if (align_corners) ratio = out > 1 ? static_cast<T>(in - 1) / static_cast<T>(out - 1) : T(0);
-    else ratio = scale > 0 ? static_cast<T>(1.0 / scale) : static_cast<T>(in) / static_cast<T>(out);
+    const InterpAxis<T> axis = interp_axis<T>(in, out, InterpMode::bilinear, align_corners, scale);
     for (int64_t i = 0; i < out; ++i) {
-      if (out == in) {
-        i0[i] = i1[i] = i;
-        w0[i] = 1;
-        w1[i] = 0;
-        continue;
-      }
-      T real = align_corners ? ratio * static_cast<T>(i)
-                             : ratio * (static_cast<T>(i) + T(0.5)) - T(0.5);
-      if (!align_corners && real < 0) real = 0;
-      i0[i] = std::min(static_cast<int64_t>(std::floor(static_cast<float>(real))), in - 1);
-      i1[i] = i0[i] + (i0[i] < in - 1 ? 1 : 0);
-      w1[i] = std::min(std::max(real - static_cast<T>(i0[i]), T(0)), T(1));
+      axis.linear(i, &i0[i], &i1[i], &w1[i]);
       w0[i] = T(1) - w1[i];
     }
   }
@@ -171,10 +131,6 @@ int64_t over_planes(int64_t planes, double work, F f) {
 #pragma omp parallel for num_threads(threads_for(work)) schedule(static) reduction(min : first_bad)
   for (int64_t c = 0; c < planes; ++c) first_bad = std::min(first_bad, f(c));
   return first_bad == INT64_MAX ? -1 : first_bad;
-}
-
-bool bad_index(int64_t i, int64_t size) {
-  return static_cast<uint64_t>(i) >= static_cast<uint64_t>(size);
 }
 
 // Whether the large planes (H, W) hold a 2x2 block for each element of the small (h, w) ones.
@@ -211,21 +167,6 @@ int64_t place_plane(T* y, const T* v, const int64_t* idx, int64_t h, int64_t w, 
 
 }  // namespace
 
-PoolShape make_pool_shape(int64_t planes, int64_t H, int64_t W, int64_t P, int64_t Q, int64_t kh,
-                          int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh,
-                          int64_t dw) {
-  FASTSEG_CHECK(planes >= 0 && H > 0 && W > 0 && P > 0 && Q > 0,
-                "bad plane sizes " + str(H) + "x" + str(W) + " -> " + str(P) + "x" + str(Q));
-  FASTSEG_CHECK(kh > 0 && kw > 0 && sh > 0 && sw > 0 && dh > 0 && dw > 0,
-                "kernel, stride and dilation must be positive");
-  FASTSEG_CHECK(ph >= 0 && pw >= 0, "padding must be non-negative");
-  for (int64_t p = 0; p < P; ++p)
-    FASTSEG_CHECK(window_hits(p, H, kh, sh, ph, dh), "window of output row " + str(p) + " is empty");
-  for (int64_t q = 0; q < Q; ++q)
-    FASTSEG_CHECK(window_hits(q, W, kw, sw, pw, dw), "window of output column " + str(q) + " is empty");
-  return PoolShape{planes, H, W, P, Q, kh, kw, sh, sw, ph, pw, dh, dw};
-}
-
 template <class T>
 void max_pool2d_forward(T* y, int64_t* indices, const T* x, const PoolShape& s) {
   const PoolKernels<T>& ks = pool_kernels<T>();
@@ -241,7 +182,7 @@ void max_pool2d_forward(T* y, int64_t* indices, const T* x, const PoolShape& s) 
         else ks.max_row[cls][ir != nullptr](a);
       },
       [&](const WindowRows<T>& w, int64_t item, int64_t q) {
-        const Columns c = columns(s, q);
+        const Span c = window_cols(s, q);
         max_window(w.rows.data(), w.index.data(), w.n, c.begin, c.end, s.dw, y + item * s.Q + q,
                    indices ? indices + item * s.Q + q : nullptr);
       });
@@ -252,21 +193,21 @@ void avg_pool2d_forward(T* y, const T* x, const PoolShape& s, AvgRule rule) {
   FASTSEG_CHECK(s.dh == 1 && s.dw == 1, "avg_pool2d has no dilation");
   const PoolKernels<T>& ks = pool_kernels<T>();
   const int cls = stride_class(s.sw);
-  auto divisor = [&](const WindowRows<T>& w, int64_t cols, int64_t padded_cols) {
-    if (rule.divisor_override) return static_cast<T>(rule.divisor_override);
-    return static_cast<T>(rule.count_include_pad ? w.padded * padded_cols : w.n * cols);
+  // The divisor of the window of w's rows and the columns c.
+  auto divisor = [&](const WindowRows<T>& w, const Span& c) {
+    return static_cast<T>(avg_divisor(Span{0, w.n, w.padded}, c, rule));
   };
   sweep(
       x, s, cls >= 0,
       [&](const WindowRows<T>& w, int64_t item, int64_t q0, int64_t q1) {
         const PoolRow<T> a{w.rows.data(), w.index.data(), w.n, q0 * s.sw - s.pw, s.kw, s.sw, 1,
-                           q1 - q0, divisor(w, s.kw, s.kw), y + item * s.Q + q0, nullptr};
+                           q1 - q0, divisor(w, Span{0, s.kw, s.kw}), y + item * s.Q + q0,
+                           nullptr};
         ks.avg_row[cls](a);
       },
       [&](const WindowRows<T>& w, int64_t item, int64_t q) {
-        const Columns c = columns(s, q);
-        y[item * s.Q + q] = sum_window(w.rows.data(), w.n, c.begin, c.end) /
-                            divisor(w, c.end - c.begin, c.padded);
+        const Span c = window_cols(s, q);
+        y[item * s.Q + q] = sum_window(w.rows.data(), w.n, c.begin, c.end) / divisor(w, c);
       });
 }
 
@@ -281,7 +222,7 @@ void spread_tiles(T* dx, const T* dy, const PoolShape& s, AvgRule rule) {
   auto divisors = [&](int64_t rows) {
     std::vector<T> d(s.Q);
     for (int64_t q = 0; q < s.Q; ++q) {
-      const Columns c = columns(s, q);
+      const Span c = window_cols(s, q);
       d[q] = static_cast<T>(rule.divisor_override ? rule.divisor_override
                                                   : rows * (c.end - c.begin));
     }
@@ -324,16 +265,11 @@ void avg_pool2d_backward_input(T* dx, const T* dy, const PoolShape& s, AvgRule r
     const T* g = dy + plane * s.P * s.Q;
     std::fill(d, d + s.H * s.W, T(0));
     for (int64_t p = 0; p < s.P; ++p) {
-      const int64_t h0 = p * s.sh - s.ph;
-      const int64_t hb = std::max<int64_t>(h0, 0), he = std::min(h0 + s.kh, s.H);
-      const int64_t hpad = std::min(h0 + s.kh, s.H + s.ph) - h0;
+      const Span r = avg_rows(s, p);
       for (int64_t q = 0; q < s.Q; ++q) {
-        const Columns c = columns(s, q);
-        const int64_t divisor = rule.divisor_override ? rule.divisor_override
-                                : rule.count_include_pad ? hpad * c.padded
-                                                         : (he - hb) * (c.end - c.begin);
-        const T v = g[p * s.Q + q] / static_cast<T>(divisor);
-        for (int64_t h = hb; h < he; ++h)
+        const Span c = avg_cols(s, q);
+        const T v = g[p * s.Q + q] / static_cast<T>(avg_divisor(r, c, rule));
+        for (int64_t h = r.begin; h < r.end; ++h)
           for (int64_t w = c.begin; w < c.end; ++w) d[h * s.W + w] += v;
       }
     }
@@ -382,16 +318,6 @@ int64_t max_unpool2d_backward_input(T* dx, const T* dy, const int64_t* indices, 
     }
     return int64_t(INT64_MAX);
   });
-}
-
-InterpShape make_interp_shape(int64_t planes, int64_t H, int64_t W, int64_t P, int64_t Q,
-                              int mode, bool align_corners, double scale_h, double scale_w) {
-  FASTSEG_CHECK(planes >= 0 && H > 0 && W > 0 && P > 0 && Q > 0,
-                "bad plane sizes " + str(H) + "x" + str(W) + " -> " + str(P) + "x" + str(Q));
-  FASTSEG_CHECK(mode == 0 || mode == 1, "unknown interpolation mode " + str(mode));
-  FASTSEG_CHECK(std::isfinite(scale_h) && std::isfinite(scale_w), "scale factors must be finite");
-  return InterpShape{planes, H, W, P, Q, static_cast<InterpMode>(mode), align_corners, scale_h,
-                     scale_w};
 }
 
 template <class T>

@@ -12,21 +12,9 @@
 #pragma once
 #include <cstdint>
 
+#include "common/pool_shape.h"  // PoolShape, AvgRule, InterpShape
+
 namespace fastseg::cpu {
-
-// A window sweep over planes of (H, W) inputs -> (P, Q) outputs, PyTorch's pooling geometry:
-// output (p, q) reads input rows p*sh - ph + i*dh (i < kh) and columns q*sw - pw + j*dw (j < kw)
-// that lie inside the plane.
-struct PoolShape {
-  int64_t planes;  // N * C
-  int64_t H, W, P, Q;
-  int64_t kh, kw, sh, sw, ph, pw, dh, dw;
-};
-
-// Checks every field, and that every window holds at least one input element (throws file:line).
-PoolShape make_pool_shape(int64_t planes, int64_t H, int64_t W, int64_t P, int64_t Q, int64_t kh,
-                          int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh,
-                          int64_t dw);
 
 // y (N,C,P,Q) = max over each window of x (N,C,H,W); indices (N,C,P,Q) the flat position in the
 // (H, W) plane of the maximum (nullptr: not wanted). Ties: the first in window order (row-major);
@@ -55,13 +43,6 @@ template <class T>
 int64_t max_unpool2d_backward_input(T* dx, const T* dy, const int64_t* indices, int64_t planes,
                                     int64_t h, int64_t w, int64_t H, int64_t W);
 
-// Averaging rule of avg_pool2d: divisor_override > 0 replaces the divisor; otherwise the window
-// size clipped to the padded input (count_include_pad) or the number of input elements in it.
-struct AvgRule {
-  bool count_include_pad;
-  int64_t divisor_override;  // 0: none
-};
-
 // y (N,C,P,Q) = sum over each window of x (N,C,H,W) / divisor (dilation must be 1).
 template <class T>
 void avg_pool2d_forward(T* y, const T* x, const PoolShape& s, AvgRule rule);
@@ -69,20 +50,6 @@ void avg_pool2d_forward(T* y, const T* x, const PoolShape& s, AvgRule rule);
 // dx (N,C,H,W) = gradient of avg_pool2d_forward given dy (N,C,P,Q).
 template <class T>
 void avg_pool2d_backward_input(T* dx, const T* dy, const PoolShape& s, AvgRule rule);
-
-enum class InterpMode : int { nearest = 0, bilinear = 1 };
-
-// Resampling of (H, W) planes to (P, Q), PyTorch's source-index rules. scale_h/scale_w are the
-// user's scale factors (output / input), or <= 0 when the output size was given.
-struct InterpShape {
-  int64_t planes, H, W, P, Q;
-  InterpMode mode;
-  bool align_corners;  // bilinear only
-  double scale_h, scale_w;
-};
-
-InterpShape make_interp_shape(int64_t planes, int64_t H, int64_t W, int64_t P, int64_t Q,
-                              int mode, bool align_corners, double scale_h, double scale_w);
 
 // y (N,C,P,Q) = x (N,C,H,W) resampled.
 template <class T>

@@ -9,6 +9,7 @@
 
 #include <cmath>
 
+#include "common/batch_norm.h"
 #include "common/check.h"
 #include "cuda/common.cuh"
 #include "cuda/runtime.h"
@@ -46,10 +47,8 @@ __global__ void bn_forward_kernel(T* y, const T* x, const T* mean, const T* invs
                                   const T* weight, const T* bias, int64_t C, int64_t M,
                                   int64_t count, bool relu) {
   FASTSEG_GRID_LOOP(e, count) {
-    const int64_t c = e / M % C;
-    const double scale = double(invstd[c]) * (weight ? double(weight[c]) : 1.0);
-    const double shift = (bias ? double(bias[c]) : 0.0) - double(mean[c]) * scale;
-    const T v = x[e] * T(scale) + T(shift);
+    const BnAffine f = bn_affine(mean, invstd, weight, bias, e / M % C);
+    const T v = x[e] * T(f.scale) + T(f.shift);
     y[e] = relu && !(v > T(0)) ? T(0) : v;
   }
 }
@@ -92,18 +91,16 @@ __global__ void bn_param_grads(T* dweight, T* dbias, const double* sums, const T
   }
 }
 
-// dx = a * g + (b * x + c0) per channel: a = weight * invstd; in training b and c0 carry the
-// gradient through the batch mean and variance.
+// dx = a * g + (b * x + c0) per channel (bn_grad).
 template <class T>
 __global__ void bn_input_grad(T* dx, const T* dy, const T* y, const T* x, const double* sums,
                               const T* mean, const T* invstd, const T* weight, int64_t C,
                               int64_t M, int64_t count, double per_channel, bool training) {
   FASTSEG_GRID_LOOP(e, count) {
     const int64_t c = e / M % C;
-    const double is = invstd[c], a = (weight ? double(weight[c]) : 1.0) * is;
-    const double b = training ? -a * is * is * sums[2 * c + 1] / per_channel : 0.0;
-    const double c0 = training ? -a * sums[2 * c] / per_channel - b * double(mean[c]) : 0.0;
-    dx[e] = T(a) * T(reaching(dy, y, e)) + (T(b) * x[e] + T(c0));
+    const BnGrad d = bn_grad(sums[2 * c], sums[2 * c + 1], per_channel, mean, invstd, weight, c,
+                             training);
+    dx[e] = T(d.a) * T(reaching(dy, y, e)) + (T(d.b) * x[e] + T(d.c0));
   }
 }
 
@@ -188,20 +185,15 @@ __global__ void cross_entropy_backward_kernel(T* dlogits, const T* dloss, const 
 }
 
 // ---- Optimizers ----------------------------------------------------------------------------
-template <class T>
-struct AdamScalars {
-  T lr, one_minus_beta1, beta2, one_minus_beta2, eps, weight_decay, decay_factor, step_size,
-      bias_correction2_sqrt;
-  bool amsgrad, coupled, maximize;
-};
-
 // torch.optim.Adam's single-tensor step, element by element, in the CPU kernel's order.
+// coupled: weight decay added to the gradient (Adam, not AdamW).
 template <class T>
-__global__ void adam_kernel(T* p, T* m, T* v, T* vmax, const T* g, int64_t n, AdamScalars<T> s) {
+__global__ void adam_kernel(T* p, T* m, T* v, T* vmax, const T* g, int64_t n, AdamScalars<T> s,
+                            bool coupled) {
   FASTSEG_GRID_LOOP(i, n) {
     const T pi = p[i] * s.decay_factor;
     T gi = s.maximize ? -g[i] : g[i];
-    if (s.coupled) gi = gi + s.weight_decay * p[i];
+    if (coupled) gi = gi + s.weight_decay * p[i];
     const T mi = m[i] + s.one_minus_beta1 * (gi - m[i]);
     const T vi = v[i] * s.beta2 + s.one_minus_beta2 * gi * gi;
     T second = vi;
@@ -337,23 +329,10 @@ template <class T>
 void adam_step(T* param, T* exp_avg, T* exp_avg_sq, T* max_exp_avg_sq, const T* grad, int64_t n,
                const AdamArgs& a, cudaStream_t stream) {
   if (n == 0) return;
-  const double step = double(a.step);
-  AdamScalars<T> s{};
-  s.lr = T(a.lr);
-  s.one_minus_beta1 = T(1 - a.beta1);
-  s.beta2 = T(a.beta2);
-  s.one_minus_beta2 = T(1 - a.beta2);
-  s.eps = T(a.eps);
-  s.weight_decay = T(a.weight_decay);
-  s.decay_factor = T(a.decoupled_weight_decay ? 1 - a.lr * a.weight_decay : 1.0);
-  s.step_size = T(a.lr / (1 - std::pow(a.beta1, step)));
-  s.bias_correction2_sqrt = T(std::sqrt(1 - std::pow(a.beta2, step)));
-  s.amsgrad = a.amsgrad;
-  s.coupled = !a.decoupled_weight_decay && a.weight_decay != 0;
-  s.maximize = a.maximize;
   FASTSEG_CHECK(!a.amsgrad || max_exp_avg_sq, "adam_step: amsgrad needs max_exp_avg_sq");
+  const bool coupled = !a.decoupled_weight_decay && a.weight_decay != 0;
   adam_kernel<<<grid_for(n), kThreads, 0, stream>>>(param, exp_avg, exp_avg_sq, max_exp_avg_sq,
-                                                    grad, n, s);
+                                                    grad, n, adam_scalars<T>(a), coupled);
   FASTSEG_CUDA_LAUNCHED();
 }
 

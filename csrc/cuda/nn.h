@@ -9,6 +9,8 @@
 
 #include <cstdint>
 
+#include "common/adam.h"  // AdamArgs
+
 namespace fastseg::cuda {
 
 // x is (N, C, M) (M: elements per channel per sample); mean, var (C,) = the per-channel mean and
@@ -67,13 +69,6 @@ void softmax_cross_entropy_backward(T* dlogits, const T* dloss, const T* logits,
                                     const int64_t* target, const T* class_weight, int64_t N,
                                     int64_t K, int64_t M, int64_t ignore_index,
                                     cudaStream_t stream);
-
-// torch.optim.Adam / AdamW hyper-parameters of one step (step counts from 1).
-struct AdamArgs {
-  double lr, beta1, beta2, eps, weight_decay;
-  int64_t step;
-  bool amsgrad, decoupled_weight_decay, maximize;
-};
 
 // One Adam(W) step in place on n elements, as torch.optim.Adam (max_exp_avg_sq: amsgrad only).
 template <class T>

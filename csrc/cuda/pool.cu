@@ -8,26 +8,15 @@
 #include "cuda/pool.h"
 
 #include <cmath>
-#include <string>
 
 #include "common/check.h"
+#include "common/interp.h"
 #include "cuda/common.cuh"
 #include "cuda/runtime.h"
 
 namespace fastseg::cuda {
 
 namespace {
-
-std::string str(int64_t v) { return std::to_string(v); }
-
-// First i >= 0 with start + i*step >= 0.
-__host__ __device__ inline int64_t first_inside(int64_t start, int64_t step) {
-  return start < 0 ? ceil_div(-start, step) : 0;
-}
-
-__device__ inline bool bad_index(int64_t i, int64_t size) {
-  return static_cast<uint64_t>(i) >= static_cast<uint64_t>(size);
-}
 
 // ---- Window sweeps ---------------------------------------------------------------------------
 template <class T>
@@ -54,26 +43,12 @@ __global__ void max_pool_kernel(T* y, int64_t* indices, const T* x, const PoolSh
   }
 }
 
-// Rows [b, e) of the window starting at `start` inside [0, n), and the window's extent inside
-// the padded input [-pad, n + pad).
-struct Span {
-  int64_t begin, end, padded;
-};
-__device__ inline Span span(int64_t start, int64_t kernel, int64_t n, int64_t pad) {
-  return {start > 0 ? start : 0, min(start + kernel, n), min(start + kernel, n + pad) - start};
-}
-
-__device__ inline int64_t avg_divisor(const Span& r, const Span& c, AvgRule rule) {
-  if (rule.divisor_override) return rule.divisor_override;
-  return rule.count_include_pad ? r.padded * c.padded : (r.end - r.begin) * (c.end - c.begin);
-}
-
 template <class T>
 __global__ void avg_pool_kernel(T* y, const T* x, const PoolShape s, AvgRule rule) {
   const int64_t count = s.planes * s.P * s.Q;
   FASTSEG_GRID_LOOP(e, count) {
     const int64_t q = e % s.Q, p = e / s.Q % s.P, plane = e / (s.P * s.Q);
-    const Span r = span(p * s.sh - s.ph, s.kh, s.H, s.ph), c = span(q * s.sw - s.pw, s.kw, s.W, s.pw);
+    const Span r = avg_rows(s, p), c = avg_cols(s, q);
     const T* xp = x + plane * s.H * s.W;
     T sum = 0;
     for (int64_t h = r.begin; h < r.end; ++h)
@@ -101,9 +76,9 @@ __global__ void avg_pool_backward_kernel(T* dx, const T* dy, const PoolShape s, 
     const T* g = dy + plane * s.P * s.Q;
     T sum = 0;
     for (int64_t p = p0; p < p1; ++p) {
-      const Span r = span(p * s.sh - s.ph, s.kh, s.H, s.ph);
+      const Span r = avg_rows(s, p);
       for (int64_t q = q0; q < q1; ++q) {
-        const Span c = span(q * s.sw - s.pw, s.kw, s.W, s.pw);
+        const Span c = avg_cols(s, q);
         sum += g[p * s.Q + q] / static_cast<T>(avg_divisor(r, c, rule));
       }
     }
@@ -190,73 +165,47 @@ __global__ void gather_at(T* dx, const T* dy, const int64_t* indices, int64_t pl
 }
 
 // ---- Interpolation -------------------------------------------------------------------------
-// Multiplications and additions rounded one at a time (no fused multiply-add), as the CPU
-// computes PyTorch's source indices: both sides then pick the same source pixels.
-__device__ inline float mul_rn(float a, float b) { return __fmul_rn(a, b); }
-__device__ inline double mul_rn(double a, double b) { return __dmul_rn(a, b); }
-__device__ inline float add_rn(float a, float b) { return __fadd_rn(a, b); }
-__device__ inline double add_rn(double a, double b) { return __dadd_rn(a, b); }
+// Source coordinates: InterpAxis (common/interp.h), shared with the CPU kernels.
 
-// Source coordinates along one axis of `in` -> `out` samples. `ratio` is computed on the host
-// exactly as the CPU does.
+// The lowest source of output i.
 template <class T>
-struct Axis {
-  int64_t in, out;
-  T ratio;
-  bool align_corners;
+__device__ int64_t low(const InterpAxis<T>& a, int64_t i, InterpMode mode) {
+  if (mode == InterpMode::nearest) return a.nearest(i);
+  int64_t i0, i1;
+  T w1;
+  a.linear(i, &i0, &i1, &w1);
+  return i0;
+}
 
-  // Nearest: floor(ratio * i), in T then as float, clamped to in - 1.
-  __device__ int64_t nearest(int64_t i) const {
-    const int64_t src = static_cast<int64_t>(floorf(static_cast<float>(mul_rn(ratio, T(i)))));
-    return min(src, in - 1);
+// The first output whose (lowest) source is >= v; sources are nondecreasing in the output.
+template <class T>
+__device__ int64_t first_reaching(const InterpAxis<T>& a, int64_t v, InterpMode mode) {
+  int64_t lo = 0, hi = a.out;
+  while (lo < hi) {
+    const int64_t mid = lo + (hi - lo) / 2;
+    if (low(a, mid, mode) >= v) hi = mid;
+    else lo = mid + 1;
   }
-  // Bilinear: sources i0 <= i1 = i0 + (i0 < in - 1) and the weight w1 of i1 (w0 = 1 - w1).
-  __device__ void linear(int64_t i, int64_t* i0, int64_t* i1, T* w1) const {
-    if (out == in) {
-      *i0 = *i1 = i;
-      *w1 = 0;
-      return;
-    }
-    T real = align_corners ? mul_rn(ratio, T(i)) : add_rn(mul_rn(ratio, add_rn(T(i), T(0.5))), T(-0.5));
-    if (!align_corners && real < 0) real = 0;
-    *i0 = min(static_cast<int64_t>(floorf(static_cast<float>(real))), in - 1);
-    *i1 = *i0 + (*i0 < in - 1 ? 1 : 0);
-    *w1 = min(max(real - static_cast<T>(*i0), T(0)), T(1));
-  }
-  __device__ int64_t low(int64_t i, int mode) const {
-    if (mode == 0) return nearest(i);
-    int64_t i0, i1;
-    T w1;
-    linear(i, &i0, &i1, &w1);
-    return i0;
-  }
-  // The first output whose (lowest) source is >= v; sources are nondecreasing in the output.
-  __device__ int64_t first_reaching(int64_t v, int mode) const {
-    int64_t lo = 0, hi = out;
-    while (lo < hi) {
-      const int64_t mid = lo + (hi - lo) / 2;
-      if (low(mid, mode) >= v) hi = mid;
-      else lo = mid + 1;
-    }
-    return lo;
-  }
-  // Weight of source s in output i.
-  __device__ T weight(int64_t i, int64_t s, int mode) const {
-    if (mode == 0) return nearest(i) == s ? T(1) : T(0);
-    int64_t i0, i1;
-    T w1;
-    linear(i, &i0, &i1, &w1);
-    return (i0 == s ? T(1) - w1 : T(0)) + (i1 == s ? w1 : T(0));
-  }
-};
+  return lo;
+}
+
+// Weight of source s in output i.
+template <class T>
+__device__ T weight(const InterpAxis<T>& a, int64_t i, int64_t s, InterpMode mode) {
+  if (mode == InterpMode::nearest) return a.nearest(i) == s ? T(1) : T(0);
+  int64_t i0, i1;
+  T w1;
+  a.linear(i, &i0, &i1, &w1);
+  return (i0 == s ? T(1) - w1 : T(0)) + (i1 == s ? w1 : T(0));
+}
 
 template <class T>
-__global__ void interpolate_kernel(T* y, const T* x, int64_t planes, Axis<T> rows, Axis<T> cols,
-                                   int mode) {
+__global__ void interpolate_kernel(T* y, const T* x, int64_t planes, InterpAxis<T> rows,
+                                   InterpAxis<T> cols, InterpMode mode) {
   FASTSEG_GRID_LOOP(e, planes * rows.out * cols.out) {
     const int64_t q = e % cols.out, p = e / cols.out % rows.out, plane = e / (rows.out * cols.out);
     const T* xp = x + plane * rows.in * cols.in;
-    if (mode == 0) {
+    if (mode == InterpMode::nearest) {
       y[e] = xp[rows.nearest(p) * cols.in + cols.nearest(q)];
       continue;
     }
@@ -272,68 +221,30 @@ __global__ void interpolate_kernel(T* y, const T* x, int64_t planes, Axis<T> row
 // dx (h, w) gathers the outputs whose sources include it: the outputs whose lowest source is
 // h (nearest), or h - 1 or h (bilinear), a contiguous range since sources are monotone.
 template <class T>
-__global__ void interpolate_backward_kernel(T* dx, const T* dy, int64_t planes, Axis<T> rows,
-                                            Axis<T> cols, int mode) {
+__global__ void interpolate_backward_kernel(T* dx, const T* dy, int64_t planes,
+                                            InterpAxis<T> rows, InterpAxis<T> cols,
+                                            InterpMode mode) {
   FASTSEG_GRID_LOOP(e, planes * rows.in * cols.in) {
     const int64_t w = e % cols.in, h = e / cols.in % rows.in, plane = e / (rows.in * cols.in);
-    const int64_t reach = mode == 0 ? 0 : 1;
-    const int64_t p0 = rows.first_reaching(h - reach, mode), p1 = rows.first_reaching(h + 1, mode);
-    const int64_t q0 = cols.first_reaching(w - reach, mode), q1 = cols.first_reaching(w + 1, mode);
+    const int64_t reach = mode == InterpMode::nearest ? 0 : 1;
+    const int64_t p0 = first_reaching(rows, h - reach, mode);
+    const int64_t p1 = first_reaching(rows, h + 1, mode);
+    const int64_t q0 = first_reaching(cols, w - reach, mode);
+    const int64_t q1 = first_reaching(cols, w + 1, mode);
     const T* g = dy + plane * rows.out * cols.out;
     T sum = 0;
     for (int64_t p = p0; p < p1; ++p) {
-      const T a = rows.weight(p, h, mode);
+      const T a = weight(rows, p, h, mode);
       if (a == T(0)) continue;
       T row = 0;
-      for (int64_t q = q0; q < q1; ++q) row += cols.weight(q, w, mode) * g[p * cols.out + q];
+      for (int64_t q = q0; q < q1; ++q) row += weight(cols, q, w, mode) * g[p * cols.out + q];
       sum += a * row;
     }
     dx[e] = sum;
   }
 }
 
-template <class T>
-Axis<T> axis(int64_t in, int64_t out, bool align_corners, double scale, int mode) {
-  T ratio;
-  if (mode == 1 && align_corners)
-    ratio = out > 1 ? static_cast<T>(in - 1) / static_cast<T>(out - 1) : T(0);
-  else
-    ratio = scale > 0 ? static_cast<T>(1.0 / scale) : static_cast<T>(in) / static_cast<T>(out);
-  return {in, out, ratio, mode == 1 && align_corners};
-}
-
-// Whether the window of output o has a tap inside [0, n).
-bool window_hits(int64_t o, int64_t n, int64_t kernel, int64_t stride, int64_t pad, int64_t dil) {
-  const int64_t start = o * stride - pad;
-  const int64_t i = first_inside(start, dil);
-  return i < kernel && start + i * dil < n;
-}
-
 }  // namespace
-
-PoolShape make_pool_shape(int64_t planes, int64_t H, int64_t W, int64_t P, int64_t Q, int64_t kh,
-                          int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh,
-                          int64_t dw) {
-  FASTSEG_CHECK(planes >= 0 && H > 0 && W > 0 && P > 0 && Q > 0,
-                "bad plane sizes " + str(H) + "x" + str(W) + " -> " + str(P) + "x" + str(Q));
-  FASTSEG_CHECK(kh > 0 && kw > 0 && sh > 0 && sw > 0 && dh > 0 && dw > 0,
-                "kernel, stride and dilation must be positive");
-  FASTSEG_CHECK(ph >= 0 && pw >= 0, "padding must be non-negative");
-  for (int64_t p = 0; p < P; ++p)
-    FASTSEG_CHECK(window_hits(p, H, kh, sh, ph, dh), "window of output row " + str(p) + " is empty");
-  for (int64_t q = 0; q < Q; ++q)
-    FASTSEG_CHECK(window_hits(q, W, kw, sw, pw, dw), "window of output column " + str(q) + " is empty");
-  return PoolShape{planes, H, W, P, Q, kh, kw, sh, sw, ph, pw, dh, dw};
-}
-
-InterpShape make_interp_shape(int64_t planes, int64_t H, int64_t W, int64_t P, int64_t Q,
-                              int mode, bool align_corners, double scale_h, double scale_w) {
-  FASTSEG_CHECK(planes >= 0 && H > 0 && W > 0 && P > 0 && Q > 0,
-                "bad plane sizes " + str(H) + "x" + str(W) + " -> " + str(P) + "x" + str(Q));
-  FASTSEG_CHECK(mode == 0 || mode == 1, "unknown interpolation mode " + std::to_string(mode));
-  FASTSEG_CHECK(std::isfinite(scale_h) && std::isfinite(scale_w), "scale factors must be finite");
-  return InterpShape{planes, H, W, P, Q, mode, align_corners, scale_h, scale_w};
-}
 
 template <class T>
 void max_pool2d_forward(T* y, int64_t* indices, const T* x, const PoolShape& s,
@@ -418,8 +329,8 @@ void interpolate_forward(T* y, const T* x, const InterpShape& s, cudaStream_t st
   const int64_t count = s.planes * s.P * s.Q;
   if (count == 0) return;
   interpolate_kernel<<<grid_for(count), kThreads, 0, stream>>>(
-      y, x, s.planes, axis<T>(s.H, s.P, s.align_corners, s.scale_h, s.mode),
-      axis<T>(s.W, s.Q, s.align_corners, s.scale_w, s.mode), s.mode);
+      y, x, s.planes, interp_axis<T>(s.H, s.P, s.mode, s.align_corners, s.scale_h),
+      interp_axis<T>(s.W, s.Q, s.mode, s.align_corners, s.scale_w), s.mode);
   FASTSEG_CUDA_LAUNCHED();
 }
 
@@ -428,8 +339,8 @@ void interpolate_backward_input(T* dx, const T* dy, const InterpShape& s, cudaSt
   const int64_t count = s.planes * s.H * s.W;
   if (count == 0) return;
   interpolate_backward_kernel<<<grid_for(count), kThreads, 0, stream>>>(
-      dx, dy, s.planes, axis<T>(s.H, s.P, s.align_corners, s.scale_h, s.mode),
-      axis<T>(s.W, s.Q, s.align_corners, s.scale_w, s.mode), s.mode);
+      dx, dy, s.planes, interp_axis<T>(s.H, s.P, s.mode, s.align_corners, s.scale_h),
+      interp_axis<T>(s.W, s.Q, s.mode, s.align_corners, s.scale_w), s.mode);
   FASTSEG_CUDA_LAUNCHED();
 }
 

@@ -20,20 +20,9 @@
 
 #include <cstdint>
 
+#include "common/pool_shape.h"  // PoolShape, AvgRule, InterpShape
+
 namespace fastseg::cuda {
-
-// A window sweep over planes of (H, W) inputs -> (P, Q) outputs: output (p, q) reads input rows
-// p*sh - ph + i*dh (i < kh) and columns q*sw - pw + j*dw (j < kw) that lie inside the plane.
-struct PoolShape {
-  int64_t planes;  // N * C
-  int64_t H, W, P, Q;
-  int64_t kh, kw, sh, sw, ph, pw, dh, dw;
-};
-
-// Checks every field, and that every window holds at least one input element (throws file:line).
-PoolShape make_pool_shape(int64_t planes, int64_t H, int64_t W, int64_t P, int64_t Q, int64_t kh,
-                          int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh,
-                          int64_t dw);
 
 // y (N,C,P,Q) = window maxima of x (N,C,H,W); indices (N,C,P,Q) flat positions in the plane
 // (nullptr: not wanted).
@@ -56,13 +45,6 @@ template <class T>
 int64_t max_unpool2d_backward_input(T* dx, const T* dy, const int64_t* indices, int64_t planes,
                                     int64_t in_plane, int64_t out_plane, cudaStream_t stream);
 
-// divisor_override > 0 replaces the divisor; otherwise the window size clipped to the padded
-// input (count_include_pad) or the number of input elements in it.
-struct AvgRule {
-  bool count_include_pad;
-  int64_t divisor_override;  // 0: none
-};
-
 // y (N,C,P,Q) = window sums of x (N,C,H,W) / divisor (no dilation).
 template <class T>
 void avg_pool2d_forward(T* y, const T* x, const PoolShape& s, AvgRule rule, cudaStream_t stream);
@@ -72,20 +54,7 @@ template <class T>
 void avg_pool2d_backward_input(T* dx, const T* dy, const PoolShape& s, AvgRule rule,
                                cudaStream_t stream);
 
-// Resampling of (H, W) planes to (P, Q) by PyTorch's source-index rules, in T arithmetic as the
-// CPU kernels. scale_h/scale_w: the user's scale factors (output / input), <= 0 when the output
-// size was given. mode 0: nearest, 1: bilinear.
-struct InterpShape {
-  int64_t planes, H, W, P, Q;
-  int mode;
-  bool align_corners;  // bilinear only
-  double scale_h, scale_w;
-};
-
-InterpShape make_interp_shape(int64_t planes, int64_t H, int64_t W, int64_t P, int64_t Q,
-                              int mode, bool align_corners, double scale_h, double scale_w);
-
-// y (N,C,P,Q) = x (N,C,H,W) resampled.
+// y (N,C,P,Q) = x (N,C,H,W) resampled; source indices in T arithmetic as the CPU kernels.
 template <class T>
 void interpolate_forward(T* y, const T* x, const InterpShape& s, cudaStream_t stream);
 

@@ -113,18 +113,31 @@ def _batched(x: np.ndarray, dims: int) -> tuple[np.ndarray, bool]:
     return (x, True) if x.ndim == dims + 2 else (x[None], False)
 
 
-def _conv(input, weight, bias, stride, padding, dilation, groups, padding_mode, out, dims):
+def _conv_inputs(input, weight, bias, dims: int):
+    """The checked arrays of a convolution or transposed convolution: input (batched or not),
+    weight, bias (or None) on one device with one float dtype; then input with a batch axis and
+    whether it had one."""
     array_module(input=input, weight=weight, bias=bias)
     x = float_array(input, "input", (dims + 1, dims + 2), half=True)
     w = float_array(weight, "weight", (dims + 2,), half=True)
     b = None if bias is None else float_array(bias, "bias", (1,), half=True)
     same_dtype(x, "input", weight=w, bias=b)
-    xb, batched = _batched(x, dims)
+    return (x, w, b, *_batched(x, dims))
+
+
+def _conv_output(out, shape_2d, dims: int, batched: bool, x, w, b):
+    """The output (out= or a new array) of a convolution or transposed convolution whose conv2d
+    output shape is shape_2d (N, C, H, W), after checking that bias has its C values."""
+    if b is not None and b.shape != (shape_2d[1],):
+        raise ValueError(f"bias: expected shape ({shape_2d[1]},), got {b.shape}")
+    shape = shape_2d[:2] + shape_2d[4 - dims:]
+    return output_array(out, shape if batched else shape[1:], x.dtype, x, w, b)
+
+
+def _conv(input, weight, bias, stride, padding, dilation, groups, padding_mode, out, dims):
+    x, w, b, xb, batched = _conv_inputs(input, weight, bias, dims)
     g = conv_geometry(xb.shape, w.shape, stride, padding, dilation, groups, padding_mode, dims)
-    if b is not None and b.shape != (w.shape[0],):
-        raise ValueError(f"bias: expected shape ({w.shape[0]},), got {b.shape}")
-    y_shape = g.y_shape[:2] + g.y_shape[4 - dims:]
-    y = output_array(out, y_shape if batched else y_shape[1:], x.dtype, x, w, b)
+    y = _conv_output(out, g.y_shape, dims, batched, x, w, b)
     if g.y_shape[0]:
         kernels(x).conv2d_forward(y.reshape(g.y_shape), xb.reshape(g.x_shape),
                                   w.reshape(g.w_shape), b, g.native())

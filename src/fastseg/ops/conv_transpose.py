@@ -14,10 +14,11 @@ transposed output then receive nothing but the bias), so that it maps H_out back
 
 from __future__ import annotations
 
-from .._args import (float_array, int_tuple, integer, new_array, output_array, same_dtype,
-                     shape_tuple, zeros)
+from .._args import (float_array, int_tuple, integer, new_array, same_dtype, shape_tuple,
+                     zeros)
 from .._backend import array_module, kernels
-from .conv import ConvGeometry, _batched, _conv_bias, _grad_output, geometry_2d, nonzero_sizes
+from .conv import (ConvGeometry, _conv_bias, _conv_inputs, _conv_output, _grad_output,
+                   geometry_2d, nonzero_sizes)
 
 __all__ = ["conv_transpose1d", "conv_transpose2d", "conv_transpose1d_input",
            "conv_transpose1d_weight", "conv_transpose1d_bias", "conv_transpose2d_input",
@@ -62,19 +63,10 @@ def transpose_geometry(x_shape, w_shape, args, dims: int) -> ConvGeometry:
 
 def _conv_transpose(input, weight, bias, stride, padding, output_padding, groups, dilation, out,
                     dims):
-    array_module(input=input, weight=weight, bias=bias)
-    x = float_array(input, "input", (dims + 1, dims + 2), half=True)
-    w = float_array(weight, "weight", (dims + 2,), half=True)
-    b = None if bias is None else float_array(bias, "bias", (1,), half=True)
-    same_dtype(x, "input", weight=w, bias=b)
-    xb, batched = _batched(x, dims)
+    x, w, b, xb, batched = _conv_inputs(input, weight, bias, dims)
     args = _arguments(stride, padding, output_padding, groups, dilation, dims)
     g = transpose_geometry(xb.shape, w.shape, args, dims)
-    c_out = g.x_shape[1]
-    if b is not None and b.shape != (c_out,):
-        raise ValueError(f"bias: expected shape ({c_out},), got {b.shape}")
-    y_shape = g.x_shape[:2] + g.x_shape[4 - dims:]
-    y = output_array(out, y_shape if batched else y_shape[1:], x.dtype, x, w, b)
+    y = _conv_output(out, g.x_shape, dims, batched, x, w, b)
     if g.x_shape[0]:
         kernels(x).conv2d_backward_input(y.reshape(g.x_shape), xb.reshape(g.y_shape),
                                          w.reshape(g.w_shape), b, g.native())
