@@ -1,9 +1,10 @@
 """U-Net training step and inference, fastseg against PyTorch CPU in the same run: U-Net base 32,
 depth 4, batch 4, 1x128x128 images, two classes, cross-entropy + Adam.
 
-Both sides run with fastseg.set_memory_reuse(True), as `fastseg train` does (freed activations
-stay in the heap instead of being unmapped and faulted in again each step; it helps PyTorch a
-little too). `fastseg bench --filter unet` times both sides; ``python -m fastseg.bench.unet`` also measures
+Both sides run with fastseg.set_memory_reuse(True), as `fastseg train` does and as the bench
+runner sets for every case (freed activations stay in the heap instead of being unmapped and
+faulted in again each step; it helps PyTorch a little too). `fastseg bench --filter unet` times
+both sides; ``python -m fastseg.bench.unet`` also measures
 the peak memory of each side, as the growth of the peak RSS of a fresh subprocess over its RSS
 once the libraries are imported and the model built (so the libraries themselves don't count).
 """
@@ -144,8 +145,6 @@ def torch_callables(torch, train: bool):
 
 def _setup(train: bool):
     def setup(peers):
-        # As `fastseg train` does, and for both sides: freed activations stay in the heap.
-        fastseg.set_memory_reuse(True)
         impls = {"fastseg": fastseg_callables(train)}
         torch = optional_import("torch", peers)
         if torch is not None:
