@@ -303,3 +303,15 @@ W = np.zeros((6, 4, 3, 3), np.float32)
 def test_bad_input_raises_clear_errors(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+@pytest.mark.parametrize("shape", [(2, 8, 21, 37, 12), (2, 40, 8, 8, 72), (1, 24, 4, 4, 40)])
+def test_conv2d_relu_fuses_the_relu_into_the_store(shape, isa, rng):
+    """Row, flat-row and channel-lane paths all apply the fused ReLU (and nothing else)."""
+    n, c, h, w, k = shape
+    x = rng.standard_normal((n, c, h, w)).astype(np.float32)
+    wt = rng.standard_normal((k, c, 3, 3)).astype(np.float32)
+    b = rng.standard_normal(k).astype(np.float32)
+    y = fastseg.ops.conv.conv2d_relu(x, wt, b, padding=1)
+    assert_close(y, np.maximum(ref.conv2d(x, wt, b, pads=(1, 1, 1, 1)), 0), 3e-5)
+    assert (y >= 0).all()

@@ -478,3 +478,22 @@ def test_predict_with_uncertainty(rng):
         nn.predict_with_uncertainty(nn.Conv2d(2, 3, 1), x, samples=4)
     with pytest.raises(ValueError, match="samples"):
         nn.predict_with_uncertainty(model, x, samples=0)
+
+
+def test_unet_inference_folds_batchnorm_into_the_convolutions(rng):
+    """In eval mode without gradients, DoubleConv runs conv + BatchNorm + ReLU as one fused
+    convolution; the result matches the layer-by-layer path (eval with gradients enabled)."""
+    fastseg.manual_seed(3)
+    model = nn.UNet(2, 3, base_channels=8, depth=2)
+    for module in model.modules():  # non-trivial running statistics and affine parameters
+        if isinstance(module, nn.BatchNorm2d):
+            module.running_mean.data[...] = rng.standard_normal(module.num_features)
+            module.running_var.data[...] = rng.uniform(0.5, 2.0, module.num_features)
+            module.weight.data[...] = rng.uniform(0.5, 1.5, module.num_features)
+            module.bias.data[...] = rng.standard_normal(module.num_features)
+    model.eval()
+    x = fastseg.tensor(rng.standard_normal((2, 2, 20, 24)).astype(np.float32))
+    layered = model(x).detach().numpy()
+    with fastseg.no_grad():
+        fused = model(x).numpy()
+    np.testing.assert_allclose(fused, layered, rtol=1e-4, atol=1e-4 * np.abs(layered).max())

@@ -53,7 +53,8 @@ void register_conv_functions(py::module_& m, Forward forward, BackwardInput back
            py::arg("pad_bottom"), py::arg("pad_right"), py::arg("dil_h"), py::arg("dil_w"),
            py::arg("groups"), py::arg("mode"));
   m.def("conv2d_forward", forward, py::arg("y"), py::arg("x"), py::arg("w"), py::arg("bias"),
-        py::arg("geometry"), "y (N,K,P,Q) = conv2d(x (N,C,H,W), w (K,C/g,R,S)) + bias");
+        py::arg("geometry"), py::arg("relu") = false,
+        "y (N,K,P,Q) = conv2d(x (N,C,H,W), w (K,C/g,R,S)) + bias, then max(y, 0) with relu");
   m.def("conv2d_backward_input", backward_input, py::arg("dx"), py::arg("dy"), py::arg("w"),
         py::arg("bias"), py::arg("geometry"),
         "dx (N,C,H,W) = input gradient of conv2d given dy (N,K,P,Q) (+ bias (C,))");

@@ -12,7 +12,7 @@ namespace fastseg::bind {
 namespace {
 
 void forward(py::array y, py::array x, py::array w, std::optional<py::array> bias,
-             ConvGeometry g) {
+             ConvGeometry g, bool relu) {
   by_dtype(x, "x", [&](auto t) {
     using T = decltype(t);
     const ConvShape s = conv_shape(shape_of(x), shape_of(w), g);
@@ -21,7 +21,7 @@ void forward(py::array y, py::array x, py::array w, std::optional<py::array> bia
     const T* wp = in<T>(w, "w");
     const T* bp = optional_in<T>(bias, "bias", {s.K});
     py::gil_scoped_release nogil;
-    cpu::conv2d_forward(yp, xp, wp, bp, s);
+    cpu::conv2d_forward(yp, xp, wp, bp, s, relu);
   });
 }
 

@@ -2,17 +2,19 @@
 // CUDA arrays (__cuda_array_interface__) instead of NumPy arrays, and float16 besides float32
 // and float64. Work is enqueued on the output array's stream; nothing waits for it.
 #include <optional>
+#include <type_traits>
 
 #include "bindings/conv_geometry.h"
 #include "bindings/cuda_array.h"
 #include "cuda/conv2d.h"
+#include "cuda/nn.h"
 
 namespace fastseg::bind {
 
 namespace {
 
 void forward(py::object y, py::object x, py::object w, std::optional<py::object> bias,
-             ConvGeometry g) {
+             ConvGeometry g, bool relu) {
   DeviceCall call;
   const DeviceArray Y = call.array(y, "y"), X = call.array(x, "x"), W = call.array(w, "w");
   const std::optional<DeviceArray> B = call.optional_array(bias, "bias");
@@ -23,9 +25,16 @@ void forward(py::object y, py::object x, py::object w, std::optional<py::object>
     const T* xp = in<T>(X, "x");
     const T* wp = in<T>(W, "w");
     const T* bp = optional_in<T>(B, "bias", {s.K});
+    constexpr bool has_activation = std::is_same_v<T, float> || std::is_same_v<T, double>;
+    if (relu && !has_activation) throw py::value_error("relu: float32 or float64 only");
     const cudaStream_t stream = call.stream();
     py::gil_scoped_release nogil;
     cuda::conv2d_forward(yp, xp, wp, bp, s, stream);
+    // The ReLU as a second pass in place, on the same stream.
+    if constexpr (has_activation)
+      if (relu)
+        cuda::activation_forward(yp, yp, s.N * s.K * s.P * s.Q, cuda::Activation::relu, 0.0,
+                                 stream);
   });
 }
 

@@ -421,7 +421,8 @@ void transposed_conv(T* dx, const T* dy, const T* w, const T* bias, const ConvSh
             const int64_t nt_ph = ph.rs.size();
             ConvTile<T> t{wp.data() + g * w_offset + ph.w_offset + c0 * Kg * nt_ph,
                           ph.offs.data(), Kg * nt_ph, direct_out ? s.H * s.W : ti * prs,
-                          bias ? bias + g * Cg + c0 : nullptr, nullptr, nullptr, nullptr};
+                          bias ? bias + g * Cg + c0 : nullptr, nullptr, nullptr, nullptr,
+                          false};
             run_tiles(ks, t, kb, buf, direct_out ? dxc : planes + b * plane, vl[b]);
           }
           if (direct_out) continue;
@@ -666,7 +667,7 @@ bool use_channel_lanes(const ConvShape& s, int L, int kv_channels) {
 
 template <class T>
 void forward_by_channels(T* y, const T* x, const T* w, const T* bias, const ConvShape& s,
-                         const ConvKernels<T>& ks) {
+                         bool relu, const ConvKernels<T>& ks) {
   const int L = ks.lanes;
   const int64_t Cg = s.Cg(), Kg = s.Kg(), RS = s.R * s.S, J = Cg * RS, PQ = s.P * s.Q;
   const int64_t Kpad = round_up(Kg, L), kv_channels = int64_t(ks.ckv) * L;
@@ -719,7 +720,7 @@ void forward_by_channels(T* y, const T* x, const T* w, const T* bias, const Conv
           ConvChannelTile<T> a{wp.data() + (g * Kpad + k0) * J, v.offs.data(), buf,
                                px.data() + j0, y + (n0 * s.K + g * Kg + k0) * PQ,
                                y_off.data() + j0, bias ? bias + g * Kg + k0 : nullptr,
-                               J, kv * L, PQ, kvalid};
+                               J, kv * L, PQ, kvalid, relu};
           ks.channel_tile[kv - 1][jb - 1](a);
         }
       }
@@ -730,11 +731,12 @@ void forward_by_channels(T* y, const T* x, const T* w, const T* bias, const Conv
 }  // namespace
 
 template <class T>
-void conv2d_forward(T* y, const T* x, const T* w, const T* bias, const ConvShape& s) {
+void conv2d_forward(T* y, const T* x, const T* w, const T* bias, const ConvShape& s,
+                    bool relu) {
   if (s.N == 0) return;
   const ConvKernels<T>& ks = conv_kernels<T>();
   if (use_channel_lanes(s, ks.lanes, ks.ckv * ks.lanes))
-    return forward_by_channels(y, x, w, bias, s, ks);
+    return forward_by_channels(y, x, w, bias, s, relu, ks);
   const int L = ks.lanes;
   const int64_t Cg = s.Cg(), Kg = s.Kg(), RS = s.R * s.S;
   // Packed weights per group and block of kb output channels: (Cg, R*S, kb).
@@ -787,7 +789,7 @@ void conv2d_forward(T* y, const T* x, const T* w, const T* bias, const ConvShape
         T* yk = y + (n * s.K + g * Kg + k0) * s.P * s.Q;
         ConvTile<T> a{wp.data() + (g * Kg + k0) * Cg * RS, v.offs.data(), Cg * RS,
                       flat ? flat_tile : s.P * s.Q, bias ? bias + g * Kg + k0 : nullptr,
-                      nullptr, nullptr, nullptr};
+                      nullptr, nullptr, nullptr, relu};
         run_tiles(ks, a, kb, v.direct ? xg : buf, flat ? tile : yk, vl);
         if (flat)
           copy_flat_rows(yk + p0 * s.Q, s.P * s.Q, s.Q, tile, flat_tile, v.row_stride, p1 - p0,
@@ -847,7 +849,7 @@ void conv2d_backward_bias(T* db, const T* dy, const ConvShape& s) {
 }
 
 #define FASTSEG_INSTANTIATE(T)                                                              \
-  template void conv2d_forward<T>(T*, const T*, const T*, const T*, const ConvShape&);      \
+  template void conv2d_forward<T>(T*, const T*, const T*, const T*, const ConvShape&, bool); \
   template void conv2d_backward_input<T>(T*, const T*, const T*, const T*, const ConvShape&); \
   template void conv2d_backward_weight<T>(T*, const T*, const T*, const ConvShape&);        \
   template void conv2d_backward_bias<T>(T*, const T*, const ConvShape&);

@@ -5,9 +5,11 @@
 
 namespace fastseg::cpu {
 
-// y (N,K,P,Q) = conv(x (N,C,H,W), w (K,C/g,R,S)) + bias (K,) or no bias; any padding mode.
+// y (N,K,P,Q) = conv(x (N,C,H,W), w (K,C/g,R,S)) + bias (K,) or no bias; any padding mode;
+// with relu, max(y, 0) (a ReLU fused into the store).
 template <class T>
-void conv2d_forward(T* y, const T* x, const T* w, const T* bias, const ConvShape& s);
+void conv2d_forward(T* y, const T* x, const T* w, const T* bias, const ConvShape& s,
+                    bool relu = false);
 
 // dx (N,C,H,W) = gradient of the forward pass with respect to x, given dy (N,K,P,Q); any padding
 // mode. With bias (C,) added this is the transposed convolution of dy (zeros padding).

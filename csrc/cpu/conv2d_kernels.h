@@ -8,8 +8,8 @@ namespace fastseg::cpu {
 // One register tile of KB output channels x NV vectors (L lanes each), reduced over the n
 // (channel, tap) pairs in registers and stored once:
 //   y_v[k*y_kstride + l] = bias[k] + sum_{i<n} w[i*KB + k] * x_v[offs[i] + l]
-// for k < KB, v < NV, l < lanes[v], where offs[c*ntaps + t] = c*x_cstride + tap_offset[t].
-// Forward convolution and (transposed) input gradients use it.
+// for k < KB, v < NV, l < lanes[v], where offs[c*ntaps + t] = c*x_cstride + tap_offset[t],
+// optionally followed by a ReLU. Forward convolution and (transposed) input gradients use it.
 template <class T>
 struct ConvTile {
   const T* w;            // packed weights (n, KB)
@@ -19,6 +19,7 @@ struct ConvTile {
   const T* const* x;     // (NV,) first input element of each vector
   T* const* y;           // (NV,) first output element of each vector, output channel 0
   const int* lanes;      // (NV,) valid lanes per vector (all L in the unmasked variant)
+  bool relu;             // store max(y, 0)
 };
 
 // Weight gradient, small Kg: one tile of KB output channels x JB (channel, tap) pairs with lanes
@@ -69,6 +70,7 @@ struct ConvChannelTile {
   const T* bias;          // at the tile's first output channel, or nullptr
   int64_t n, ldw, y_kstride;
   int kvalid;             // output channels present (<= KV*L)
+  bool relu;              // store max(y, 0)
 };
 
 template <class T>

@@ -39,8 +39,9 @@ void conv_tile(const ConvTile<typename V::type>& a) {
   for (int k = 0; k < KB; ++k)
     for (int v = 0; v < NV; ++v) {
       T* y = a.y[v] + k * a.y_kstride;
-      if (Masked) V::store_partial(y, acc[k][v], lanes[v]);
-      else V::store(y, acc[k][v]);
+      const Vec out = a.relu ? V::max(acc[k][v], V::zero()) : acc[k][v];
+      if (Masked) V::store_partial(y, out, lanes[v]);
+      else V::store(y, out);
     }
 }
 
@@ -134,7 +135,8 @@ void conv_channel_tile(const ConvChannelTile<typename V::type>& a) {
   }
   T column[KV * V::lanes];
   for (int j = 0; j < JB; ++j) {
-    for (int v = 0; v < KV; ++v) V::store(column + v * V::lanes, acc[v][j]);
+    for (int v = 0; v < KV; ++v)
+      V::store(column + v * V::lanes, a.relu ? V::max(acc[v][j], V::zero()) : acc[v][j]);
     T* y = a.y + a.y_off[j];
     for (int k = 0; k < a.kvalid; ++k) y[k * a.y_kstride] = column[k];
   }

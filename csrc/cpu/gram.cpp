@@ -209,7 +209,8 @@ void gram_backward_input(T* df, const T* f, const T* dg, int64_t N, int64_t C, i
       const int64_t k0 = item % kblocks * ks.kb;
       const int kb = int(std::min<int64_t>(ks.kb, C - k0));
       T* y = df + (n * C + k0) * HW + p0;
-      const ConvTile<T> a{sp.data() + n * C * C + k0 * C, offs.data(), C, HW, nullptr, xp, yp, ln};
+      const ConvTile<T> a{sp.data() + n * C * C + k0 * C, offs.data(), C, HW, nullptr, xp, yp, ln,
+                          false};
       // Full vectors in groups of nv, then the partial one with masked loads and stores.
       const int64_t full = len / L;
       for (int64_t v = 0; v < full; v += ks.nv) {

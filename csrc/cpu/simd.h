@@ -38,6 +38,7 @@ struct Portable {
   static void store_partial(T* p, V a, int n) { for (int i = 0; i < n; ++i) p[i] = a.v[i]; }
   static V fma(V a, V b, V c) { for (int i = 0; i < lanes; ++i) c.v[i] += a.v[i] * b.v[i]; return c; }
   static V add(V a, V b) { for (int i = 0; i < lanes; ++i) a.v[i] += b.v[i]; return a; }
+  static V max(V a, V b) { for (int i = 0; i < lanes; ++i) a.v[i] = a.v[i] < b.v[i] ? b.v[i] : a.v[i]; return a; }
   static T reduce_add(V a) { T s = 0; for (int i = 0; i < lanes; ++i) s += a.v[i]; return s; }
   // out[i*ldo + k] = in[k*ldi + i] for a lanes x lanes block.
   static void transpose(T* out, int64_t ldo, const T* in, int64_t ldi) {
@@ -65,6 +66,7 @@ struct Avx2<float> {
   static void store_partial(float* p, V a, int n) { _mm256_maskstore_ps(p, mask(n), a); }
   static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
   static V add(V a, V b) { return _mm256_add_ps(a, b); }
+  static V max(V a, V b) { return _mm256_max_ps(a, b); }
   static float reduce_add(V a) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
@@ -111,6 +113,7 @@ struct Avx2<double> {
   static void store_partial(double* p, V a, int n) { _mm256_maskstore_pd(p, mask(n), a); }
   static V fma(V a, V b, V c) { return _mm256_fmadd_pd(a, b, c); }
   static V add(V a, V b) { return _mm256_add_pd(a, b); }
+  static V max(V a, V b) { return _mm256_max_pd(a, b); }
   static double reduce_add(V a) {
     __m128d s = _mm_add_pd(_mm256_castpd256_pd128(a), _mm256_extractf128_pd(a, 1));
     return _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)));
@@ -148,6 +151,7 @@ struct Avx512<float> {
   static void store_partial(float* p, V a, int n) { _mm512_mask_storeu_ps(p, mask(n), a); }
   static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
   static V add(V a, V b) { return _mm512_add_ps(a, b); }
+  static V max(V a, V b) { return _mm512_max_ps(a, b); }
   static float reduce_add(V a) { return _mm512_reduce_add_ps(a); }
   // 16 x 16 block: after unpacking, b[4i + c] holds in its 128-bit lane L column 4L + c of rows
   // 4i..4i+3; two rounds of 128-bit lane shuffles gather lane L of b[c], b[4+c], b[8+c], b[12+c].
@@ -191,6 +195,7 @@ struct Avx512<double> {
   static void store_partial(double* p, V a, int n) { _mm512_mask_storeu_pd(p, mask(n), a); }
   static V fma(V a, V b, V c) { return _mm512_fmadd_pd(a, b, c); }
   static V add(V a, V b) { return _mm512_add_pd(a, b); }
+  static V max(V a, V b) { return _mm512_max_pd(a, b); }
   static double reduce_add(V a) { return _mm512_reduce_add_pd(a); }
   // 8 x 8 block: a[2i + c] holds in its 128-bit lane L column 2L + c of rows 2i, 2i+1.
   static void transpose(double* out, int64_t ldo, const double* in, int64_t ldi) {

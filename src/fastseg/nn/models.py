@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..autograd import cat
+from ..autograd import Tensor, array_module, cat, is_grad_enabled
+from ..ops.conv import conv2d_relu
 from . import functional as F
 from .layers import (BatchNorm2d, Conv2d, ConvTranspose2d, Dropout2d, MaxPool2d, MaxUnpool2d,
                      ReLU, Upsample)
@@ -37,9 +38,17 @@ class DoubleConv(Sequential):
 
     def forward(self, x):
         layers = list(self)
+        # Inference without gradients: conv + BatchNorm (running statistics) + ReLU in one pass.
+        fold = not self.training and not is_grad_enabled()
         i = 0
         while i < len(layers):
-            if (isinstance(layers[i], BatchNorm2d) and i + 1 < len(layers)
+            if (fold and i + 2 < len(layers) and isinstance(layers[i], Conv2d)
+                    and isinstance(layers[i + 1], BatchNorm2d) and isinstance(layers[i + 2], ReLU)
+                    and layers[i + 1].running_mean is not None
+                    and layers[i].padding_mode == "zeros"):
+                x = _conv_bn_relu(layers[i], layers[i + 1], x)
+                i += 3
+            elif (isinstance(layers[i], BatchNorm2d) and i + 1 < len(layers)
                     and isinstance(layers[i + 1], ReLU)):
                 x = layers[i](x, fuse_relu=True)  # BatchNorm + ReLU in one kernel
                 i += 2
@@ -47,6 +56,24 @@ class DoubleConv(Sequential):
                 x = layers[i](x)
                 i += 1
         return x
+
+
+def _conv_bn_relu(conv, bn, x):
+    """relu(bn(conv(x))) for inference: the BatchNorm's running statistics folded into the
+    convolution's weight and bias (w * s, (b - mean) * s + beta with s = gamma / sqrt(var + eps))
+    and the ReLU fused into the convolution's store."""
+    xp = array_module(x.data)
+    w = conv.weight.data
+    scale = xp.asarray(1 / xp.sqrt(bn.running_var.data + bn.eps), w.dtype)
+    if bn.affine:
+        scale = scale * bn.weight.data
+    shift = -bn.running_mean.data * scale
+    if conv.bias is not None:
+        shift = shift + conv.bias.data * scale
+    if bn.affine:
+        shift = shift + bn.bias.data
+    return Tensor(conv2d_relu(x.data, w * scale.reshape(-1, 1, 1, 1), shift.astype(w.dtype),
+                              conv.stride, conv.padding, conv.dilation, conv.groups))
 
 
 def _pad_to_multiple(x, multiple: int):

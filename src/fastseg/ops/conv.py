@@ -17,7 +17,7 @@ from .._args import (float_array, int_tuple, integer, new_array, output_array, p
                      same_dtype, shape_tuple, zeros)
 from .._backend import array_module, kernels
 
-__all__ = ["conv1d", "conv2d", "conv1d_input", "conv1d_weight", "conv1d_bias",
+__all__ = ["conv1d", "conv2d", "conv2d_relu", "conv1d_input", "conv1d_weight", "conv1d_bias",
            "conv2d_input", "conv2d_weight", "conv2d_bias"]
 
 
@@ -134,14 +134,24 @@ def _conv_output(out, shape_2d, dims: int, batched: bool, x, w, b):
     return output_array(out, shape if batched else shape[1:], x.dtype, x, w, b)
 
 
-def _conv(input, weight, bias, stride, padding, dilation, groups, padding_mode, out, dims):
+def _conv(input, weight, bias, stride, padding, dilation, groups, padding_mode, out, dims,
+          relu=False):
     x, w, b, xb, batched = _conv_inputs(input, weight, bias, dims)
     g = conv_geometry(xb.shape, w.shape, stride, padding, dilation, groups, padding_mode, dims)
     y = _conv_output(out, g.y_shape, dims, batched, x, w, b)
     if g.y_shape[0]:
         kernels(x).conv2d_forward(y.reshape(g.y_shape), xb.reshape(g.x_shape),
-                                  w.reshape(g.w_shape), b, g.native())
+                                  w.reshape(g.w_shape), b, g.native(), relu)
     return y
+
+
+def conv2d_relu(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
+                padding_mode="zeros", out=None):
+    """max(conv2d(...), 0), the ReLU fused into the convolution's store (one pass over the
+    output instead of two): inference of conv + ReLU (and of conv + BatchNorm + ReLU once the
+    BatchNorm is folded into weight and bias). No gradient."""
+    return _conv(input, weight, bias, stride, padding, dilation, groups, padding_mode, out, 2,
+                 relu=True)
 
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
