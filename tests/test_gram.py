@@ -80,7 +80,8 @@ def test_style_loss_of_raw_grams(rng):
 
 @pytest.mark.parametrize("shape", [(1, 70, 23, 29), (8, 10, 9, 11), (3, 40, 30, 41)])
 def test_results_do_not_depend_on_thread_count(shape, rng):
-    """Covers both schedules: threads sharing one sample's tiles, and whole samples per thread."""
+    """Covers the schedules: threads sharing one sample's column segments (partial sums added in
+    a fixed order) and tiles, and whole samples per thread."""
     f = rng.standard_normal(shape).astype(np.float32)
     dg = rng.standard_normal((shape[0], shape[1], shape[1])).astype(np.float32)
     assert_same_for_any_thread_count(

@@ -42,11 +42,13 @@ struct WgradPixelTile {
 // (channel, tap) pairs, reduced over the pixels of a few row segments:
 //   dwt[j*ldw + v*L + l] += sum_{segments s, q<len[s]} x[seg_x[s] + offs[j] + q] * dyt[seg_d[s] + q*ldt + v*L + l]
 // dyt holds grad_output transposed to (pixel, channel), its channels padded with zeros to L.
+// With x = nullptr the pairs are columns of dyt itself (a Gram matrix of dyt's columns):
+//   x[seg_x[s] + offs[j] + q] is read as dyt[seg_d[s] + q*ldt + offs[0] + j].
 template <class T>
 struct WgradChannelTile {
   const T* dyt;          // (pixels, ldt) transposed grad_output, at the tile's first channel
-  const T* x;            // (padded) input of input channel 0 of the group
-  const int64_t* offs;   // (JB,) offset of each (channel, tap) pair
+  const T* x;            // (padded) input of input channel 0 of the group, or nullptr
+  const int64_t* offs;   // (JB,) offset of each (channel, tap) pair; x = nullptr: (1,) column
   const int64_t* seg_x;  // (nseg,) x offset of each segment's first pixel
   const int64_t* seg_d;  // (nseg,) dyt offset of each segment's first pixel
   const int64_t* seg_len;// (nseg,) pixels per segment

@@ -89,17 +89,26 @@ void wgrad_channel_tile(const WgradChannelTile<typename V::type>& a) {
   Vec acc[KV][JB];
   for (int v = 0; v < KV; ++v)
     for (int j = 0; j < JB; ++j) acc[v][j] = V::zero();
-  for (int64_t s = 0; s < a.nseg; ++s) {
-    const T* x[JB];
-    for (int j = 0; j < JB; ++j) x[j] = a.x + a.seg_x[s] + a.offs[j];
-    const T* d = a.dyt + a.seg_d[s];
-    for (int64_t q = 0; q < a.seg_len[s]; ++q, d += a.ldt) {
+  // acc[v][j] += dyt row q (vector v) * x_j(q, row q) over the len rows from d.
+  const auto reduce = [&](const T* d, int64_t len, auto x_j) {
+    for (int64_t q = 0; q < len; ++q, d += a.ldt) {
       Vec dv[KV];
       for (int v = 0; v < KV; ++v) dv[v] = V::load(d + v * V::lanes);
       for (int j = 0; j < JB; ++j) {
-        const Vec xs = V::set1(x[j][q]);
+        const Vec xs = V::set1(x_j(j, q, d));
         for (int v = 0; v < KV; ++v) acc[v][j] = V::fma(dv[v], xs, acc[v][j]);
       }
+    }
+  };
+  for (int64_t s = 0; s < a.nseg; ++s) {
+    const T* d = a.dyt + a.seg_d[s];
+    if (a.x) {
+      const T* x[JB];
+      for (int j = 0; j < JB; ++j) x[j] = a.x + a.seg_x[s] + a.offs[j];
+      reduce(d, a.seg_len[s], [&](int j, int64_t q, const T*) { return x[j][q]; });
+    } else {  // x_j = dyt's own column offs[0] + j (one offset: no register per j)
+      const int64_t col = a.offs[0];
+      reduce(d, a.seg_len[s], [&](int j, int64_t, const T* row) { return row[col + j]; });
     }
   }
   for (int j = 0; j < JB; ++j)

@@ -1,7 +1,7 @@
 // Gram matrices on the CPU, on the convolution micro-kernels (conv2d_kernels.h), no GEMM of
 // their own:
 //   forward   G[j, i] = sum_p F[j, p] F[i, p] is the weight-gradient tile with lanes along output
-//             channels (wgrad_channel: x = rows j of F, dyt = F transposed, lanes along i); only
+//             channels (wgrad_channel with both operands in F transposed, lanes along i); only
 //             the tiles that reach the triangle i >= j run (about half the FLOPs), then the
 //             triangle is scaled and mirrored: G is exactly symmetric.
 //   backward  dF = S F with S = scale * (dG + dG^T): the forward convolution tile, as a 1x1
@@ -9,12 +9,15 @@
 //
 // Gradient rule: parameter gradients accumulate (+=), activation gradients overwrite (=).
 //
-// Cache blocking: the columns p are cut into chunks; a chunk of the rows of F is copied into a
-// zero-padded panel (C x stride) that the tiles read (and, forward, transposed into a second
-// one). Threads take contiguous ranges of independent items and pack their own panels. Extra
-// memory: the panels of each thread, and N x C x C: the padded accumulator Gt (forward) or the
-// packed S (backward). Each forward tile adds its chunks in order and each backward element is
-// one tile's sum, so results do not depend on the number of threads.
+// Cache blocking: the columns p are cut into chunks. Forward, a chunk of F is transposed into a
+// panel (in L2) that the tiles read; each sample's chunks fall into up to 8
+// segments with partial sums of their own, which threads share out. Backward, a chunk of the
+// rows of F is copied into a zero-padded panel (C x stride) that the tiles read. Threads take
+// contiguous ranges of independent items and pack their own panels. Extra memory: the panel of
+// each thread, forward the padded partial sums (N x S x C x Cpad with S * Cpad <= H * W: at most
+// the size of F), backward the packed S (N x C x C). Every sum runs in an order fixed by the
+// shape (chunks in order, then the partial sums in order), so results do not depend on the
+// number of threads.
 #include "cpu/gram.h"
 
 #include <omp.h>
@@ -32,8 +35,9 @@ namespace fastseg::cpu {
 namespace {
 
 // Cache budgets (measured on a 48 KB L1 / 2 MB L2 core, see benchmarks/NOTES-transpose-gram.md):
-constexpr int64_t kStripBytes = 16 << 10;   // forward: the rows of a tile strip, in L1
+constexpr int64_t kStripBytes = 16 << 10;   // forward: a block of the panel, in L1
 constexpr int64_t kPanelBytes = 512 << 10;  // backward: the whole panel, in L2
+constexpr int64_t kSegments = 8;            // forward: column segments of a sample (at most)
 
 // The columns of F (C, HW) in chunks, each packed into a panel (C, stride).
 template <class T>
@@ -71,64 +75,86 @@ void thread_range(int64_t items, int tid, int nth, int64_t* begin, int64_t* end)
 }
 
 // The forward pass of one sample on the weight-gradient tile with lanes along output channels
-// (no horizontal sums): rows j of G in strips of cjb, columns i in blocks of up to ckv vectors,
-//   Gt[j, i] += sum_q panel[j, q] * panel_t[q, i],
-// only the blocks with some i >= j (the triangle and a sliver below it). Gt (C, Cpad) is a
-// padded copy of G, since the tile writes whole vectors; finish() scales and mirrors it into G.
-// Strips outer, blocks inner: a strip's cjb rows of the panel stay in L1 while the transposed
-// panel streams from L2.
+// (no horizontal sums), both of its operands read from one panel, a chunk of F transposed and
+// cut into blocks of B = ckv vectors of channels, each block (chunk, B) contiguous:
+//   Gt[j, i] += sum_q panel[q, j] * panel[q, i],
+// columns i a block at a time, rows j in strips of up to cjb within a block, only the blocks
+// i >= the strip's block (the triangle and a sliver below it). Blocks make the tile's loads one
+// sequential stream; the strip's block (chunk x B, 16 KB) stays in L1 while the others stream
+// from L2. Gt (C, Cpad) is a padded copy of G, since the tile writes whole vectors; finish()
+// scales and mirrors it into G.
 template <class T>
 struct Triangle {
   const ConvKernels<T>& ks;
   const Panel<T>& pl;
-  int64_t Cpad, ldt;          // channels padded to whole vectors; row stride of panel_t
-  std::vector<int64_t> tiles; // (j0, i0, vectors) of each tile
-  std::vector<int64_t> rows;  // (C,) offset of each panel row
+  int64_t Cpad, B, blocks;    // channels padded to whole vectors; columns of a block; blocks
+  std::vector<int64_t> tiles; // (j0, i0, strip column relative to the i0 block) of each tile
 
   Triangle(const ConvKernels<T>& k, const Panel<T>& p) : ks(k), pl(p) {
-    const int L = pl.L;
-    Cpad = round_up(pl.C, L);
-    ldt = Cpad * int64_t(sizeof(T)) % 1024 ? Cpad : Cpad + L;  // rows apart in cache sets
-    for (int64_t j0 = 0; j0 < pl.C; j0 += ks.cjb)
-      for (int64_t i0 = j0 / L * L; i0 < Cpad; i0 += ks.ckv * L) {
-        tiles.push_back(j0);
-        tiles.push_back(i0);
-        tiles.push_back(std::min<int64_t>(ks.ckv, (Cpad - i0) / L));
-      }
-    rows.resize(pl.C);
-    for (int64_t c = 0; c < pl.C; ++c) rows[c] = c * pl.stride;
+    Cpad = round_up(pl.C, pl.L);
+    B = ks.ckv * pl.L;
+    blocks = ceil_div(pl.C, B);
+    const int64_t block_size = pl.chunk * B;
+    for (int64_t bj = 0; bj < blocks; ++bj)
+      for (int64_t j0 = bj * B; j0 < std::min(pl.C, (bj + 1) * B); j0 += ks.cjb)
+        for (int64_t bi = bj; bi < blocks; ++bi) {
+          tiles.push_back(j0);
+          tiles.push_back(bi * B);
+          tiles.push_back((bj - bi) * block_size + j0 - bj * B);
+        }
   }
   int64_t size() const { return int64_t(tiles.size()) / 3; }
-  int64_t panels_size() const { return Cpad * pl.stride + pl.chunk * ldt; }
+  int64_t panel_size() const { return blocks * pl.chunk * B; }
 
-  // Tiles [t0, t1) of fn (C, HW) added into gt (C, Cpad), chunk after chunk. `panels` holds the
-  // panel (Cpad, stride) and its transpose (chunk, ldt).
-  void run(T* gt, const T* fn, T* panels, int64_t t0, int64_t t1) const {
+  // The panel = columns [p0, p0 + len) of fn (C, HW) transposed, zero in the padding channels;
+  // the L x L blocks that cross an edge go through a zero-padded copy.
+  void transpose(T* panel, const T* fn, int64_t p0, int64_t len) const {
     const int L = pl.L;
-    T* panel = panels;
-    T* panel_t = panels + Cpad * pl.stride;
-    std::fill(panel + pl.C * pl.stride, panel + Cpad * pl.stride, T(0));  // padding channels
+    T edge[ConvKernels<T>::kMaxLanes * ConvKernels<T>::kMaxLanes];
+    for (int64_t c0 = 0; c0 < Cpad; c0 += L) {
+      T* dst = panel + c0 / B * pl.chunk * B + c0 % B;
+      for (int64_t q0 = 0; q0 < len; q0 += L) {
+        const T* src = fn + c0 * pl.HW + p0 + q0;
+        int64_t lds = pl.HW;
+        if (c0 + L > pl.C || q0 + L > len) {
+          const int64_t nc = std::min<int64_t>(L, pl.C - c0), nq = std::min<int64_t>(L, len - q0);
+          std::fill(edge, edge + L * L, T(0));
+          for (int64_t c = 0; c < nc; ++c) std::memcpy(edge + c * L, src + c * lds, nq * sizeof(T));
+          src = edge;
+          lds = L;
+        }
+        ks.transpose(dst + q0 * B, B, src, lds);
+      }
+    }
+  }
+
+  // Tiles [t0, t1) of chunks [k0, k1) of fn (C, HW) added into gt (C, Cpad), chunk after chunk.
+  void run(T* gt, const T* fn, T* panel, int64_t k0, int64_t k1, int64_t t0, int64_t t1) const {
     const int64_t zero = 0;
-    for (int64_t p0 = 0; p0 < pl.HW; p0 += pl.chunk) {
-      const int64_t len = std::min(pl.chunk, pl.HW - p0);
-      pl.pack(panel, fn, pl.C, p0, len);
-      for (int64_t q0 = 0; q0 < len; q0 += L)
-        for (int64_t c0 = 0; c0 < Cpad; c0 += L)
-          ks.transpose(panel_t + q0 * ldt + c0, ldt, panel + c0 * pl.stride + q0, pl.stride);
+    for (int64_t k = k0; k < k1; ++k) {
+      const int64_t p0 = k * pl.chunk, len = std::min(pl.chunk, pl.HW - p0);
+      transpose(panel, fn, p0, len);
       for (int64_t t = t0; t < t1; ++t) {
         const int64_t j0 = tiles[3 * t], i0 = tiles[3 * t + 1];
-        const int kv = int(tiles[3 * t + 2]), jb = int(std::min<int64_t>(ks.cjb, pl.C - j0));
-        WgradChannelTile<T> a{panel_t + i0, panel, rows.data() + j0, &zero, &zero, &len, 1,
-                              ldt, Cpad, gt + j0 * Cpad + i0};
+        const int kv = int(std::min<int64_t>(ks.ckv, (Cpad - i0) / pl.L));
+        const int jb = int(std::min({int64_t(ks.cjb), pl.C - j0, B - j0 % B}));
+        WgradChannelTile<T> a{panel + i0 / B * pl.chunk * B, nullptr, &tiles[3 * t + 2], &zero,
+                              &zero, &len, 1, B, Cpad, gt + j0 * Cpad + i0};
         ks.wgrad_channel[kv - 1][jb - 1](a);
       }
     }
   }
 
-  // Row j of g (C, C) from row j of gt: the part i >= j, scaled, and its mirror in column j.
-  // Rows write disjoint elements, so rows may run in parallel.
-  void finish(T* g, const T* gt, int64_t j, T scale) const {
-    for (int64_t i = j; i < pl.C; ++i) g[j * pl.C + i] = g[i * pl.C + j] = gt[j * Cpad + i] * scale;
+  // Row j of g (C, C) from row j of the S partial sums gt (S, C, Cpad), added in order: the part
+  // i >= j, scaled, and its mirror in column j. Rows write disjoint elements, so rows may run in
+  // parallel.
+  void finish(T* g, const T* gt, int64_t S, int64_t j, T scale) const {
+    const int64_t part = pl.C * Cpad;
+    for (int64_t i = j; i < pl.C; ++i) {
+      T sum = gt[j * Cpad + i];
+      for (int64_t s = 1; s < S; ++s) sum += gt[s * part + j * Cpad + i];
+      g[j * pl.C + i] = g[i * pl.C + j] = sum * scale;
+    }
   }
 };
 
@@ -138,27 +164,37 @@ template <class T>
 void gram_forward(T* g, const T* f, int64_t N, int64_t C, int64_t H, int64_t W, T scale) {
   if (N == 0) return;
   const ConvKernels<T>& ks = conv_kernels<T>();
-  const Panel<T> pl(ks.lanes, C, H * W, kStripBytes, std::min<int64_t>(ks.cjb, C));
+  const Panel<T> pl(ks.lanes, C, H * W, kStripBytes, ks.ckv * ks.lanes);  // a block in L1
   const Triangle<T> tri(ks, pl);
-  const int64_t ntiles = tri.size(), items = N * ntiles, gt_size = C * tri.Cpad;
+  // Each sample's chunks in S segments with partial sums of their own, so that threads split the
+  // columns (each transposes only its own chunks) rather than the tiles of every chunk. S depends
+  // on the shape only, never on the thread count, and the partial sums are added in order:
+  // results do not depend on the number of threads. S * Cpad <= HW bounds the partial sums by
+  // the size of F.
+  const int64_t S = std::clamp<int64_t>(std::min({ceil_div(kSegments, N), pl.chunks(),
+                                                  pl.HW / tri.Cpad}), 1, kSegments);
+  const int64_t ntiles = tri.size(), items = N * S * ntiles, gt_size = C * tri.Cpad;
   const int nt = threads_for(double(N) * C * C * H * W);  // the triangle's flops
-  std::vector<T> gt(N * gt_size, T(0)), panels(nt * tri.panels_size());
+  std::vector<T> gt(N * S * gt_size, T(0)), panels(nt * tri.panel_size());
 
-  // Each thread takes a contiguous range of the (sample, tile) items and packs its own panels:
-  // no barrier until the triangles are complete (barriers are costly on busy, shared cores).
+  // Each thread takes a contiguous range of the (sample, segment, tile) items and transposes its
+  // own chunks: no barrier until the triangles are complete (barriers are costly on busy cores).
 #pragma omp parallel num_threads(nt)
   {
     const int tid = omp_get_thread_num();
     int64_t begin, end;
     thread_range(items, tid, omp_get_num_threads(), &begin, &end);
-    for (int64_t n = begin / ntiles; n * ntiles < end; ++n)
-      tri.run(gt.data() + n * gt_size, f + n * C * pl.HW, panels.data() + tid * tri.panels_size(),
-              std::max<int64_t>(begin - n * ntiles, 0), std::min(end - n * ntiles, ntiles));
+    for (int64_t ns = begin / ntiles; ns * ntiles < end; ++ns) {
+      const int64_t n = ns / S, s = ns % S;
+      tri.run(gt.data() + ns * gt_size, f + n * C * pl.HW, panels.data() + tid * tri.panel_size(),
+              s * pl.chunks() / S, (s + 1) * pl.chunks() / S,
+              std::max<int64_t>(begin - ns * ntiles, 0), std::min(end - ns * ntiles, ntiles));
+    }
 #pragma omp barrier
     // Blocks of 16 rows: the column writes of different threads stay on different cache lines.
 #pragma omp for schedule(static, 16)
     for (int64_t r = 0; r < N * C; ++r)
-      tri.finish(g + r / C * C * C, gt.data() + r / C * gt_size, r % C, scale);
+      tri.finish(g + r / C * C * C, gt.data() + r / C * S * gt_size, S, r % C, scale);
   }
 }
 
