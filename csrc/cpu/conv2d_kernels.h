@@ -1,6 +1,7 @@
 // Micro-kernel interface of the direct convolution, shared by every ISA. The orchestration in
 // conv2d.cpp fills these argument blocks; conv2d_tiles.h implements them once per ISA.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 
 namespace fastseg::cpu {
@@ -99,5 +100,33 @@ const ConvKernelSet& conv_kernels_avx2();
 const ConvKernelSet& conv_kernels_avx512();
 
 template <class T> const ConvKernels<T>& conv_kernels();  // of the active ISA
+
+// out[i*ldo + k] (+)= in[k*ldi + i] for k < rows, i < cols, in blocks for the caches; full
+// lanes x lanes blocks of an assignment go through the ISA's register transposition.
+template <bool Accumulate, class T>
+void transpose_block(T* out, int64_t ldo, const T* in, int64_t ldi, int64_t rows, int64_t cols,
+                     const ConvKernels<T>& ks) {
+  const int64_t B = ks.lanes;
+  for (int64_t k0 = 0; k0 < rows; k0 += B)
+    for (int64_t i0 = 0; i0 < cols; i0 += B) {
+      const int64_t k1 = std::min(k0 + B, rows), i1 = std::min(i0 + B, cols);
+      if (k1 - k0 == B && i1 - i0 == B) {
+        if (!Accumulate) {
+          ks.transpose(out + i0 * ldo + k0, ldo, in + k0 * ldi + i0, ldi);
+          continue;
+        }
+        T block[ConvKernels<T>::kMaxLanes * ConvKernels<T>::kMaxLanes];
+        ks.transpose(block, B, in + k0 * ldi + i0, ldi);
+        for (int64_t i = 0; i < B; ++i)
+          for (int64_t k = 0; k < B; ++k) out[(i0 + i) * ldo + k0 + k] += block[i * B + k];
+        continue;
+      }
+      for (int64_t k = k0; k < k1; ++k)
+        for (int64_t i = i0; i < i1; ++i) {
+          if (Accumulate) out[i * ldo + k] += in[k * ldi + i];
+          else out[i * ldo + k] = in[k * ldi + i];
+        }
+    }
+}
 
 }  // namespace fastseg::cpu

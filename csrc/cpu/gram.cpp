@@ -106,26 +106,12 @@ struct Triangle {
   int64_t size() const { return int64_t(tiles.size()) / 3; }
   int64_t panel_size() const { return blocks * pl.chunk * B; }
 
-  // The panel = columns [p0, p0 + len) of fn (C, HW) transposed, zero in the padding channels;
-  // the L x L blocks that cross an edge go through a zero-padded copy.
+  // The panel = columns [p0, p0 + len) of fn (C, HW) transposed, block by block. The padding
+  // channels are never written: they keep the zeros of the panel's allocation.
   void transpose(T* panel, const T* fn, int64_t p0, int64_t len) const {
-    const int L = pl.L;
-    T edge[ConvKernels<T>::kMaxLanes * ConvKernels<T>::kMaxLanes];
-    for (int64_t c0 = 0; c0 < Cpad; c0 += L) {
-      T* dst = panel + c0 / B * pl.chunk * B + c0 % B;
-      for (int64_t q0 = 0; q0 < len; q0 += L) {
-        const T* src = fn + c0 * pl.HW + p0 + q0;
-        int64_t lds = pl.HW;
-        if (c0 + L > pl.C || q0 + L > len) {
-          const int64_t nc = std::min<int64_t>(L, pl.C - c0), nq = std::min<int64_t>(L, len - q0);
-          std::fill(edge, edge + L * L, T(0));
-          for (int64_t c = 0; c < nc; ++c) std::memcpy(edge + c * L, src + c * lds, nq * sizeof(T));
-          src = edge;
-          lds = L;
-        }
-        ks.transpose(dst + q0 * B, B, src, lds);
-      }
-    }
+    for (int64_t b = 0; b < blocks; ++b)
+      transpose_block<false>(panel + b * pl.chunk * B, B, fn + b * B * pl.HW + p0, pl.HW,
+                             std::min(B, pl.C - b * B), len, ks);
   }
 
   // Tiles [t0, t1) of chunks [k0, k1) of fn (C, HW) added into gt (C, Cpad), chunk after chunk.
