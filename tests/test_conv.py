@@ -305,6 +305,30 @@ def test_bad_input_raises_clear_errors(call, error, match):
         call()
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(2, 3, 5, 9, 7, 2, 1), (1, 70, 9, 12, 33, 2, 1),
+                                   (1, 10, 13, 8, 2, 3, 2), (2, 6, 4, 1, 9, 1, 2),
+                                   (1, 5, 3, 120, 3, 2, 1)])
+def test_conv2d_patches(shape, dtype, isa, rng):
+    """Kernel (R, 2) at its own stride (the patch path): odd sizes leave the last row or column
+    unread; 70 * 2 * 2 = 280 patch rows span three panel blocks; 1-pixel rows (60 of them)."""
+    n, c, k, h, w, r, groups = shape
+    cfg = dict(x_shape=(n, c * groups, h, w), w_shape=(k * groups, c, r, 2), stride=(r, 2),
+               padding=0, dilation=(1, 1), groups=groups, mode="zeros", pads=(0, 0, 0, 0))
+    inputs = dict(x=rng.standard_normal(cfg["x_shape"]), w=rng.standard_normal(cfg["w_shape"]),
+                  b=rng.standard_normal(cfg["w_shape"][0]))
+    check_op(conv2d_op(cfg), inputs, dtype, rng)
+
+
+def test_conv2d_relu_on_the_patch_path(isa, rng):
+    """The ReLU applies once, after the last panel block has been added."""
+    x = rng.standard_normal((1, 70, 12, 33)).astype(np.float32)
+    wt = rng.standard_normal((9, 70, 2, 2)).astype(np.float32)
+    b = rng.standard_normal(9).astype(np.float32)
+    y = fastseg.ops.conv.conv2d_relu(x, wt, b, stride=2)
+    assert_close(y, np.maximum(ref.conv2d(x, wt, b, stride=(2, 2)), 0), 3e-5)
+
+
 @pytest.mark.parametrize("shape", [(2, 8, 21, 37, 12), (2, 40, 8, 8, 72), (1, 24, 4, 4, 40)])
 def test_conv2d_relu_fuses_the_relu_into_the_store(shape, isa, rng):
     """Row, flat-row and channel-lane paths all apply the fused ReLU (and nothing else)."""

@@ -113,6 +113,42 @@ def test_conv_transpose2d_unet_up_convolution(shape, dtype, isa, rng):
     check_op(transpose_op(cfg), inputs_of(cfg, rng), dtype, rng)
 
 
+# (N, C_in, C_out/groups, H, W, kernel rows R, output_padding, groups): the patch path (kernel
+# (R, 2) at its own stride, no padding): a single column, channels that fill no tile, more input
+# channels than one panel block (200 > 128) and, for the input gradient, more patch rows than
+# one (40 * 2 * 2 = 160), rows past the last patch (output_padding), 1-row kernels, groups.
+PATCHES = [(2, 5, 3, 7, 1, 2, (1, 1), 1), (1, 200, 7, 5, 11, 2, (0, 1), 1),
+           (1, 6, 9, 4, 40, 3, (2, 0), 3), (3, 4, 2, 9, 8, 1, (0, 1), 2),
+           (1, 130, 40, 3, 17, 2, (0, 0), 1), (2, 8, 4, 1, 23, 2, (1, 0), 2)]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", PATCHES, ids=[f"patch{i}" for i in range(len(PATCHES))])
+def test_conv_transpose2d_patches(shape, dtype, isa, rng):
+    n, cin, cog, h, w, r, output_padding, groups = shape
+    cfg = dict(x_shape=(n, cin, h, w), w_shape=(cin, cog, r, 2), stride=(r, 2), padding=(0, 0),
+               output_padding=output_padding, groups=groups, dilation=(1, 1))
+    check_op(transpose_op(cfg), inputs_of(cfg, rng), dtype, rng)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_conv_transpose1d_patches(dtype, isa, rng):
+    cfg = dict(x_shape=(3, 150, 1, 37), w_shape=(150, 5, 1, 2), stride=(1, 2), padding=(0, 0),
+               output_padding=(0, 1), groups=1, dilation=(1, 1))
+    check_op(transpose_op(cfg, dims=1), inputs_of(cfg, rng, dims=1), dtype, rng)
+
+
+def test_conv_transpose2d_patches_write_every_output_element(isa, rng):
+    """Into a NaN-poisoned out=, bias rows and columns (output_padding) included."""
+    x = rng.standard_normal((2, 9, 5, 7)).astype(np.float32)
+    w = rng.standard_normal((9, 6, 2, 2)).astype(np.float32)
+    b = rng.standard_normal(6).astype(np.float32)
+    out = np.full((2, 6, 11, 15), np.nan, np.float32)
+    fastseg.conv_transpose2d(x, w, b, stride=2, output_padding=1, out=out)
+    assert_close(out, ref.conv_transpose2d(x, w, b, stride=(2, 2), output_padding=(1, 1)),
+                 TOLERANCE[out.dtype])
+
+
 @pytest.mark.parametrize("dims,stride,padding,output_padding,groups,dilation", [
     (2, 1, 0, 0, 1, 1), (2, 2, 1, 1, 2, 1), (2, 3, (2, 0), (2, 1), 1, 2),
     (2, (1, 2), 1, (1, 0), 3, (2, 1)), (1, 3, 2, 1, 2, 2)])

@@ -31,6 +31,7 @@
 #include "common/math.h"
 #include "common/parallel.h"
 #include "cpu/conv2d_kernels.h"
+#include "cpu/conv2d_patches.h"
 
 namespace fastseg::cpu {
 
@@ -53,6 +54,9 @@ struct InputView {
   int64_t tp;                    // output rows per tile
   int64_t rows, wph, row_stride, c_stride;
   int64_t copy_begin, copy_end;  // buffer columns copied verbatim from x (stride_w == 1)
+  // stride_w == 2: columns [unzip_begin, + unzip_count) of both phases are the even and odd
+  // columns of x from unzip_src on (a vectorised de-interleave instead of the colsrc gather)
+  int64_t unzip_begin, unzip_count, unzip_src;
   std::vector<int64_t> offs;     // (Cg*R*S,) offset of (c, r, s) from a vector's first element
   std::vector<int64_t> colsrc;   // (row_stride,) source column of each buffer column, -1: zero
 
@@ -93,6 +97,12 @@ InputView make_input_view(const ConvShape& s, int64_t tp, bool direct) {
         v.colsrc[f * v.wph + j] = col < wpad ? pad_source(col - s.pad_left, s.W, s.mode) : -1;
       }
     v.copy_begin = v.copy_end = 0;
+    v.unzip_begin = v.unzip_count = v.unzip_src = 0;
+    if (s.stride_w == 2) {
+      v.unzip_begin = ceil_div(s.pad_left, 2);
+      v.unzip_src = 2 * v.unzip_begin - s.pad_left;
+      v.unzip_count = std::max<int64_t>(0, std::min(v.wph - v.unzip_begin, (s.W - v.unzip_src) / 2));
+    }
     if (s.stride_w == 1) {
       v.copy_begin = std::min(s.pad_left, v.row_stride);
       v.copy_end = std::min(s.pad_left + s.W, v.row_stride);
@@ -122,7 +132,7 @@ int64_t input_buffer_bytes(const ConvShape& s, int64_t tp, size_t elem, bool dir
 // (all of the group by default). xg is (Cg, H, W); buf is (Cg, rows, row_stride).
 template <class T>
 void fill_input_tile(T* buf, const T* xg, const ConvShape& s, const InputView& v, int64_t p0,
-                     int64_t c_lo = 0, int64_t c_hi = -1) {
+                     const ConvKernels<T>& ks, int64_t c_lo = 0, int64_t c_hi = -1) {
   const int64_t h0 = p0 * s.stride_h - s.pad_top;
   for (int64_t c = c_lo; c < (c_hi < 0 ? s.Cg() : c_hi); ++c)
     for (int64_t i = 0; i < v.rows; ++i) {
@@ -133,6 +143,17 @@ void fill_input_tile(T* buf, const T* xg, const ConvShape& s, const InputView& v
         continue;
       }
       const T* src = xg + (c * s.H + h) * s.W;
+      if (v.unzip_count) {
+        const int64_t ub = v.unzip_begin, ue = ub + v.unzip_count;
+        const auto gather = [&](int64_t j0, int64_t j1) {
+          for (int64_t j = j0; j < j1; ++j) dst[j] = v.colsrc[j] < 0 ? T(0) : src[v.colsrc[j]];
+        };
+        gather(0, ub);
+        gather(ue, v.wph + ub);
+        gather(v.wph + ue, v.row_stride);
+        ks.unzip(dst + ub, dst + v.wph + ub, src + v.unzip_src, v.unzip_count);
+        continue;
+      }
       for (int64_t j = 0; j < v.copy_begin; ++j) dst[j] = v.colsrc[j] < 0 ? T(0) : src[v.colsrc[j]];
       if (v.copy_end > v.copy_begin)
         std::memcpy(dst + v.copy_begin, src + (v.copy_begin - s.pad_left),
@@ -495,7 +516,7 @@ void wgrad_by_pixels(T* dw, const T* x, const T* dy, const ConvShape& s, const C
           const int64_t first = g * tiles_g + floor_mod(tid - g * tiles_g, nth);
           if (first >= (g + 1) * tiles_g) continue;
           const T* xg = x + (n * s.C + g * Cg) * s.H * s.W;
-          if (!v.direct) fill_input_tile(buf, xg, s, v, p0);
+          if (!v.direct) fill_input_tile(buf, xg, s, v, p0, ks);
           for (int64_t t = first; t < (g + 1) * tiles_g; t += nth) {
             const int64_t k0 = (t - g * tiles_g) / jblocks * ks.pkb;
             const int64_t j0 = (t - g * tiles_g) % jblocks * ks.pjb;
@@ -572,7 +593,7 @@ void wgrad_by_channels(T* dw, const T* x, const T* dy, const ConvShape& s,
           const int64_t c_lo = r0 * ks.cjb / RS, c_hi = (std::min(r1 * ks.cjb, J) - 1) / RS + 1;
           for (int64_t p0 = 0; p0 < s.P; p0 += tp) {
             const int64_t p1 = std::min(p0 + tp, s.P);
-            if (!v.direct) fill_input_tile(buf, xg, s, v, p0, c_lo, c_hi);
+            if (!v.direct) fill_input_tile(buf, xg, s, v, p0, ks, c_lo, c_hi);
             // Row segments of at most kPixels pixels, grouped into blocks of at most kPixels.
             int64_t nseg = 0, nblock = 0, in_block = kPixels;
             for (int64_t p = p0; p < p1; ++p)
@@ -682,7 +703,7 @@ void forward_by_channels(T* y, const T* x, const T* w, const T* bias, const Conv
       const int64_t n0 = unit / s.groups * nimg, g = unit % s.groups;
       const int64_t pixels = (std::min(s.N, n0 + nimg) - n0) * PQ;
       for (int64_t n = n0; n < std::min(s.N, n0 + nimg); ++n)
-        fill_input_tile(buf + (n - n0) * image, x + (n * s.C + g * Cg) * s.H * s.W, s, v, 0);
+        fill_input_tile(buf + (n - n0) * image, x + (n * s.C + g * Cg) * s.H * s.W, s, v, 0, ks);
       for (int64_t kvi = r * kvblocks / ranges; kvi < (r + 1) * kvblocks / ranges; ++kvi) {
         const int64_t k0 = kvi * kv_channels;
         const int kv = static_cast<int>(std::min<int64_t>(ks.ckv, (Kpad - k0) / L));
@@ -706,6 +727,7 @@ template <class T>
 void conv2d_forward(T* y, const T* x, const T* w, const T* bias, const ConvShape& s,
                     bool relu) {
   if (s.N == 0) return;
+  if (is_patch_conv(s)) return patch_conv_forward(y, x, w, bias, s, relu);
   const ConvKernels<T>& ks = conv_kernels<T>();
   if (use_channel_lanes(s, ks.lanes, ks.ckv * ks.lanes))
     return forward_by_channels(y, x, w, bias, s, relu, ks);
@@ -750,7 +772,7 @@ void conv2d_forward(T* y, const T* x, const T* w, const T* bias, const ConvShape
       const int64_t n = item / (s.groups * ntiles), g = item / ntiles % s.groups;
       const int64_t p0 = tiles.begin(item % ntiles), p1 = tiles.begin(item % ntiles + 1);
       const T* xg = x + (n * s.C + g * Cg) * s.H * s.W;
-      if (!v.direct) fill_input_tile(buf, xg, s, v, p0);
+      if (!v.direct) fill_input_tile(buf, xg, s, v, p0, ks);
       if (flat) list_flat(vl, (p1 - p0) * v.row_stride, L);
       else
         vl.list(
@@ -774,6 +796,7 @@ void conv2d_forward(T* y, const T* x, const T* w, const T* bias, const ConvShape
 template <class T>
 void conv2d_backward_input(T* dx, const T* dy, const T* w, const T* bias, const ConvShape& s) {
   if (s.N == 0) return;
+  if (is_patch_conv(s)) return patch_conv_backward_input(dx, dy, w, bias, s);
   const bool padded = s.pad_top || s.pad_left || s.pad_bottom > 0 || s.pad_right > 0;
   if (s.mode == PadMode::zeros || !padded) return transposed_conv(dx, dy, w, bias, s);
   // Other padding modes: the gradient with respect to the padded input, one image at a time,

@@ -76,6 +76,26 @@ struct ConvChannelTile {
   bool relu;              // store max(y, 0)
 };
 
+// Patch convolutions (stride equal to the kernel, conv2d_patches.cpp): one tile of KB rows x NV
+// vectors reduced over the n rows of a packed panel (NV vectors per row, zero-padded):
+//   acc[k][v][l] = bias + sum_{i<n} w[i*KB + k] * panel[i*ldp + v*L + l]
+// Each vector v has two destinations y[2v], y[2v+1] with count[2v], count[2v+1] lanes each.
+// Plain: row k < rows goes to y[2v] + k*y_kstride (count[2v] lanes; bias[k]).
+// Zip: rows 2m, 2m+1 (m < rows) are interleaved, lanes a0 b0 a1 b1 ...; the first half of the
+// pairs goes to y[2v] + m*y_kstride (2*count[2v] lanes), the second to y[2v+1] (bias[m]).
+// accumulate adds the stored values to y; relu stores max(y, 0) (not with accumulate).
+template <class T>
+struct PanelTile {
+  const T* w;            // (n, KB) packed weights
+  const T* panel;        // (n, ldp) packed input
+  int64_t n, ldp, y_kstride;
+  const T* bias;         // per row (plain) or row pair (zip), or nullptr for zero
+  T* const* y;           // (2*NV,) destinations
+  const int* count;      // (2*NV,) lanes stored at each (0: none)
+  int rows;              // valid rows (plain) or row pairs (zip)
+  bool zip, accumulate, relu;
+};
+
 template <class T>
 struct ConvKernels {
   static constexpr int kMax = 12, kMaxLanes = 16;
@@ -87,6 +107,9 @@ struct ConvKernels {
   void (*wgrad_pixel[kMax][kMax])(const WgradPixelTile<T>&);      // [KB-1][JB-1]
   void (*wgrad_channel[kMax][kMax])(const WgradChannelTile<T>&);  // [KV-1][JB-1]
   void (*channel_tile[kMax][kMax])(const ConvChannelTile<T>&);    // [KV-1][JB-1]
+  void (*panel_tile)(const PanelTile<T>&);                         // kb x nv
+  // even[t] = src[2t], odd[t] = src[2t + 1] for t < n (columns by parity)
+  void (*unzip)(T* even, T* odd, const T* src, int64_t n);
   void (*transpose)(T* out, int64_t ldo, const T* in, int64_t ldi);  // lanes x lanes block
 };
 

@@ -151,6 +151,69 @@ void conv_channel_tile(const ConvChannelTile<typename V::type>& a) {
   }
 }
 
+template <class V, int KB, int NV>
+void panel_tile(const PanelTile<typename V::type>& a) {
+  using T = typename V::type;
+  using Vec = typename V::V;
+  constexpr int L = V::lanes;
+  Vec acc[KB][NV];
+  for (int k = 0; k < KB; ++k) {
+    const int row = a.zip ? k / 2 : k;
+    const Vec b = a.bias && row < a.rows ? V::set1(a.bias[row]) : V::zero();
+    for (int v = 0; v < NV; ++v) acc[k][v] = b;
+  }
+  const T* w = a.w;
+  const T* p = a.panel;
+  for (int64_t i = 0; i < a.n; ++i, w += KB, p += a.ldp) {
+    Vec xv[NV];
+    for (int v = 0; v < NV; ++v) xv[v] = V::load(p + v * L);
+    for (int k = 0; k < KB; ++k) {
+      const Vec wk = V::set1(w[k]);
+      for (int v = 0; v < NV; ++v) acc[k][v] = V::fma(wk, xv[v], acc[k][v]);
+    }
+  }
+  const auto put = [&](T* y, Vec out, int n) {
+    if (n <= 0) return;
+    if (a.accumulate) out = V::add(out, n == L ? V::load(y) : V::load_partial(y, n));
+    if (a.relu) out = V::max(out, V::zero());
+    if (n == L) V::store(y, out);
+    else V::store_partial(y, out, n);
+  };
+  for (int v = 0; v < NV; ++v) {
+    if (!a.zip) {
+      for (int k = 0; k < KB && k < a.rows; ++k)
+        put(a.y[2 * v] + k * a.y_kstride, acc[k][v], a.count[2 * v]);
+      continue;
+    }
+    for (int m = 0; m < KB / 2 && m < a.rows; ++m) {
+      Vec lo, hi;
+      V::zip(acc[2 * m][v], acc[2 * m + 1][v], lo, hi);
+      put(a.y[2 * v] + m * a.y_kstride, lo, 2 * a.count[2 * v]);
+      put(a.y[2 * v + 1] + m * a.y_kstride, hi, 2 * a.count[2 * v + 1]);
+    }
+  }
+}
+
+template <class V>
+void unzip_row(typename V::type* even, typename V::type* odd, const typename V::type* src,
+               int64_t n) {
+  constexpr int L = V::lanes;
+  // The next pixels of the row are the next item's: fetch them while this one computes.
+  for (int64_t t = 0; t < 2 * n; t += 64 / int64_t(sizeof(typename V::type)))
+    __builtin_prefetch(src + 2 * n + t);
+  int64_t t = 0;
+  for (; t + L <= n; t += L) {
+    typename V::V e, o;
+    V::unzip(V::load(src + 2 * t), V::load(src + 2 * t + L), e, o);
+    V::store(even + t, e);
+    V::store(odd + t, o);
+  }
+  for (; t < n; ++t) {
+    even[t] = src[2 * t];
+    odd[t] = src[2 * t + 1];
+  }
+}
+
 // Fills a ConvKernels table with every tile shape up to the given ones: forward (KB, NV),
 // weight gradient with lanes along pixels (PKB, PJB) and along output channels (CKV, CJB).
 template <class V, int KB, int NV, int PKB, int PJB, int CKV, int CJB>
@@ -168,6 +231,9 @@ ConvKernels<typename V::type> make_conv_kernels() {
   t.ckv = CKV;
   t.cjb = CJB;
   t.transpose = &V::transpose;
+  static_assert(KB % 2 == 0, "the zipped panel tile pairs rows");
+  t.panel_tile = &panel_tile<V, KB, NV>;
+  t.unzip = &unzip_row<V>;
   [&]<int... I>(std::integer_sequence<int, I...>) {
     ((t.tile[I / NV][I % NV][0] = &conv_tile<V, I / NV + 1, I % NV + 1, false>,
       t.tile[I / NV][I % NV][1] = &conv_tile<V, I / NV + 1, I % NV + 1, true>), ...);

@@ -40,6 +40,20 @@ struct Portable {
   static V add(V a, V b) { for (int i = 0; i < lanes; ++i) a.v[i] += b.v[i]; return a; }
   static V max(V a, V b) { for (int i = 0; i < lanes; ++i) a.v[i] = a.v[i] < b.v[i] ? b.v[i] : a.v[i]; return a; }
   static T reduce_add(V a) { T s = 0; for (int i = 0; i < lanes; ++i) s += a.v[i]; return s; }
+  // lo, hi = a0 b0 a1 b1 ... (the lanes of a and b interleaved: lo the first half of them).
+  static void zip(V a, V b, V& lo, V& hi) {
+    for (int i = 0; i < lanes / 2; ++i) {
+      lo.v[2 * i] = a.v[i], lo.v[2 * i + 1] = b.v[i];
+      hi.v[2 * i] = a.v[lanes / 2 + i], hi.v[2 * i + 1] = b.v[lanes / 2 + i];
+    }
+  }
+  // The inverse of zip: even, odd = a0 a2 ... b0 b2 ..., a1 a3 ... b1 b3 ...
+  static void unzip(V a, V b, V& even, V& odd) {
+    for (int i = 0; i < lanes / 2; ++i) {
+      even.v[i] = a.v[2 * i], odd.v[i] = a.v[2 * i + 1];
+      even.v[lanes / 2 + i] = b.v[2 * i], odd.v[lanes / 2 + i] = b.v[2 * i + 1];
+    }
+  }
   // out[i*ldo + k] = in[k*ldi + i] for a lanes x lanes block.
   static void transpose(T* out, int64_t ldo, const T* in, int64_t ldi) {
     for (int k = 0; k < lanes; ++k)
@@ -72,6 +86,15 @@ struct Avx2<float> {
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
     s = _mm_add_ss(s, _mm_movehdup_ps(s));
     return _mm_cvtss_f32(s);
+  }
+  static void zip(V a, V b, V& lo, V& hi) {  // unpack works within 128-bit lanes
+    const V l = _mm256_unpacklo_ps(a, b), h = _mm256_unpackhi_ps(a, b);
+    lo = _mm256_permute2f128_ps(l, h, 0x20);
+    hi = _mm256_permute2f128_ps(l, h, 0x31);
+  }
+  static void unzip(V a, V b, V& even, V& odd) {  // shuffle works within 128-bit lanes
+    even = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0x88)), 0xD8));
+    odd = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0xDD)), 0xD8));
   }
   // out[i*ldo + k] = in[k*ldi + i] for an 8 x 8 block: after unpacking, b[4i + c] holds in its
   // 128-bit lane L column 4L + c of rows 4i..4i+3.
@@ -118,6 +141,15 @@ struct Avx2<double> {
     __m128d s = _mm_add_pd(_mm256_castpd256_pd128(a), _mm256_extractf128_pd(a, 1));
     return _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)));
   }
+  static void zip(V a, V b, V& lo, V& hi) {
+    const V l = _mm256_unpacklo_pd(a, b), h = _mm256_unpackhi_pd(a, b);
+    lo = _mm256_permute2f128_pd(l, h, 0x20);
+    hi = _mm256_permute2f128_pd(l, h, 0x31);
+  }
+  static void unzip(V a, V b, V& even, V& odd) {
+    even = _mm256_permute4x64_pd(_mm256_unpacklo_pd(a, b), 0xD8);
+    odd = _mm256_permute4x64_pd(_mm256_unpackhi_pd(a, b), 0xD8);
+  }
   // 4 x 4 block: a[2i + c] holds in its 128-bit lane L column 2L + c of rows 2i, 2i+1.
   static void transpose(double* out, int64_t ldo, const double* in, int64_t ldi) {
     V r[4], a[4];
@@ -153,6 +185,16 @@ struct Avx512<float> {
   static V add(V a, V b) { return _mm512_add_ps(a, b); }
   static V max(V a, V b) { return _mm512_max_ps(a, b); }
   static float reduce_add(V a) { return _mm512_reduce_add_ps(a); }
+  static void zip(V a, V b, V& lo, V& hi) {
+    const __m512i l = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    lo = _mm512_permutex2var_ps(a, l, b);
+    hi = _mm512_permutex2var_ps(a, _mm512_add_epi32(l, _mm512_set1_epi32(8)), b);
+  }
+  static void unzip(V a, V b, V& even, V& odd) {
+    const __m512i e = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    even = _mm512_permutex2var_ps(a, e, b);
+    odd = _mm512_permutex2var_ps(a, _mm512_add_epi32(e, _mm512_set1_epi32(1)), b);
+  }
   // 16 x 16 block: after unpacking, b[4i + c] holds in its 128-bit lane L column 4L + c of rows
   // 4i..4i+3; two rounds of 128-bit lane shuffles gather lane L of b[c], b[4+c], b[8+c], b[12+c].
   static void transpose(float* out, int64_t ldo, const float* in, int64_t ldi) {
@@ -197,6 +239,16 @@ struct Avx512<double> {
   static V add(V a, V b) { return _mm512_add_pd(a, b); }
   static V max(V a, V b) { return _mm512_max_pd(a, b); }
   static double reduce_add(V a) { return _mm512_reduce_add_pd(a); }
+  static void zip(V a, V b, V& lo, V& hi) {
+    const __m512i l = _mm512_setr_epi64(0, 8, 1, 9, 2, 10, 3, 11);
+    lo = _mm512_permutex2var_pd(a, l, b);
+    hi = _mm512_permutex2var_pd(a, _mm512_add_epi64(l, _mm512_set1_epi64(4)), b);
+  }
+  static void unzip(V a, V b, V& even, V& odd) {
+    const __m512i e = _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14);
+    even = _mm512_permutex2var_pd(a, e, b);
+    odd = _mm512_permutex2var_pd(a, _mm512_add_epi64(e, _mm512_set1_epi64(1)), b);
+  }
   // 8 x 8 block: a[2i + c] holds in its 128-bit lane L column 2L + c of rows 2i, 2i+1.
   static void transpose(double* out, int64_t ldo, const double* in, int64_t ldi) {
     V r[8], a[8];

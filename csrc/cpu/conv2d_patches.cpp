@@ -1,0 +1,216 @@
+// Patch convolutions (conv2d_patches.h): with S == stride_w == 2, R == stride_h and no padding,
+// conv2d is a GEMM of the weights (K, Cg*R*2) with the patches of x, and its input gradient
+// (the U-Net up-convolution) the transposed GEMM whose results scatter back into the patches.
+// Both run the panel tile (conv2d_tiles.h): a block of the reduction over a few vectors of
+// pixels is packed into a contiguous, zero-padded panel that stays in L1 while every block of
+// weight rows passes over it (the conv2d row tiles read a 1-tap input from L2 and fill phase
+// planes that must be interleaved afterwards: 40-50% of the FMA peak on these shapes).
+//   forward         panel rows (c, a, b) = x de-interleaved by column parity, plain stores
+//   transposed      panel rows k = dy channels; each tile holds the b = 0 and b = 1 rows of a
+//                   few output channels and stores them interleaved (zipped) into dx rows
+// Extra memory per call: the packed weights (one copy of w, channels padded to a whole tile),
+// per thread one panel of kPanelBytes. Every output element is summed by one tile in a fixed
+// order of reduction blocks: results do not depend on the number of threads.
+#include "cpu/conv2d_patches.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "common/math.h"
+#include "common/parallel.h"
+#include "cpu/conv2d_kernels.h"
+
+namespace fastseg::cpu {
+
+namespace {
+
+// Half of L1d. Dev micro-benchmark of the zipped tile on one AVX-512 core (K256 -> C128 32x32):
+// panels of 12 / 24 / 48 KB ran at 145-160 / 168-176 / 161-164 GFLOP/s.
+constexpr int64_t kPanelBytes = 24 << 10;
+
+// Rows of the reduction per panel block: a multiple of `unit`, the panel within kPanelBytes.
+template <class T>
+int64_t panel_rows(const ConvKernels<T>& ks, int64_t total, int64_t unit) {
+  const int64_t fit = kPanelBytes / (int64_t(ks.nv) * ks.lanes * int64_t(sizeof(T)));
+  return std::min(total, std::max(unit, fit / unit * unit));
+}
+
+// Runs body(panel, n, g, v) for every item (image n, group g, group v of vectors of pixels),
+// static schedule, each thread with its own panel of panel_size elements.
+template <class T, class Body>
+void for_each_item(const ConvShape& s, int64_t groups_v, int64_t panel_size, Body body) {
+  const int nt = threads_for(2.0 * s.N * s.K * s.Cg() * s.R * 2 * s.P * s.Q);
+  std::vector<T> panels(nt * panel_size);
+  const int64_t items = s.N * s.groups * groups_v;
+#pragma omp parallel for num_threads(nt) schedule(static)
+  for (int64_t item = 0; item < items; ++item)
+    body(panels.data() + omp_get_thread_num() * panel_size, item / (s.groups * groups_v),
+         item / groups_v % s.groups, item % groups_v);
+}
+
+}  // namespace
+
+bool is_patch_conv(const ConvShape& s) {
+  return s.S == 2 && s.stride_w == 2 && s.dil_w == 1 && s.R == s.stride_h &&
+         (s.R == 1 || s.dil_h == 1) && s.pad_top == 0 && s.pad_left == 0 && s.pad_bottom <= 0 &&
+         s.pad_right <= 0;
+}
+
+template <class T>
+void patch_conv_forward(T* y, const T* x, const T* w, const T* bias, const ConvShape& s,
+                        bool relu) {
+  const ConvKernels<T>& ks = conv_kernels<T>();
+  const int L = ks.lanes, NV = ks.nv, KB = ks.kb;
+  const int64_t Cg = s.Cg(), Kg = s.Kg(), R = s.R, J = Cg * R * 2, PQ = s.P * s.Q;
+  // Packed weights per group and block of KB output channels: (J, KB), zero rows past Kg.
+  const int64_t kblocks = ceil_div(Kg, KB);
+  std::vector<T> wp(s.groups * kblocks * J * KB, T(0));
+#pragma omp parallel for num_threads(threads_for(double(wp.size()))) schedule(static)
+  for (int64_t b = 0; b < s.groups * kblocks; ++b) {
+    const int64_t g = b / kblocks, k0 = b % kblocks * KB;
+    for (int64_t k = k0; k < std::min(k0 + KB, Kg); ++k)
+      for (int64_t j = 0; j < J; ++j) wp[(b * J + j) * KB + k - k0] = w[(g * Kg + k) * J + j];
+  }
+  // Vectors run flat over the output plane (y rows are contiguous); groups of NV per item.
+  const int64_t nvec = ceil_div(PQ, L), groups_v = ceil_div(nvec, NV);
+  const int64_t kc = panel_rows(ks, J, 2), ldp = int64_t(NV) * L;
+  for_each_item<T>(s, groups_v, kc * ldp, [&](T* panel, int64_t n, int64_t g, int64_t v0) {
+    T* yp[2 * ConvKernels<T>::kMax];
+    int count[2 * ConvKernels<T>::kMax];
+    const int64_t f0 = v0 * NV * L;  // first pixel of the item
+    const T* xg = x + (n * s.C + g * Cg) * s.H * s.W;
+    // Runs of the item's pixels within one row: (panel column, row i, column j, length); as
+    // many as pixels where rows are 1 pixel long.
+    int64_t nrun = 0, run[4 * ConvKernels<T>::kMax * ConvKernels<T>::kMaxLanes];
+    for (int64_t f = f0; f < std::min(f0 + ldp, PQ); f += run[4 * nrun++ + 3]) {
+      run[4 * nrun] = f - f0;
+      run[4 * nrun + 1] = f / s.Q;
+      run[4 * nrun + 2] = f % s.Q;
+      run[4 * nrun + 3] = std::min(std::min(f0 + ldp, PQ) - f, s.Q - f % s.Q);
+    }
+    if (f0 + ldp > PQ) std::fill(panel, panel + kc * ldp, T(0));  // lanes past the plane
+    for (int64_t j0 = 0; j0 < J; j0 += kc) {
+      const int64_t jn = std::min(kc, J - j0);
+      // Panel rows j0 + 2u + b: channel c, patch row a, column parity b of each pixel.
+      for (int64_t u = 0; u < jn / 2; ++u) {
+        const int64_t ca = j0 / 2 + u, c = ca / R, a = ca % R;
+        T* d0 = panel + 2 * u * ldp;
+        for (int64_t r = 0; r < nrun; ++r) {
+          const int64_t* q = run + 4 * r;
+          ks.unzip(d0 + q[0], d0 + ldp + q[0], xg + (c * s.H + R * q[1] + a) * s.W + 2 * q[2],
+                   q[3]);
+        }
+      }
+      const bool last = j0 + jn == J;
+      for (int64_t kb = 0; kb < kblocks; ++kb) {
+        const int64_t k0 = kb * KB;
+        for (int v = 0; v < NV; ++v) {
+          const int64_t f = f0 + v * L;
+          yp[2 * v] = y + (n * s.K + g * Kg + k0) * PQ + f;
+          count[2 * v] = static_cast<int>(std::clamp<int64_t>(PQ - f, 0, L));
+          yp[2 * v + 1] = nullptr;
+          count[2 * v + 1] = 0;
+        }
+        PanelTile<T> a{wp.data() + ((g * kblocks + kb) * J + j0) * KB, panel, jn, ldp, PQ,
+                       bias && j0 == 0 ? bias + g * Kg + k0 : nullptr, yp, count,
+                       static_cast<int>(std::min<int64_t>(KB, Kg - k0)), false, j0 > 0,
+                       relu && last};
+        ks.panel_tile(a);
+      }
+    }
+  });
+}
+
+template <class T>
+void patch_conv_backward_input(T* dx, const T* dy, const T* w, const T* bias,
+                               const ConvShape& s) {
+  const ConvKernels<T>& ks = conv_kernels<T>();
+  const int L = ks.lanes, NV = ks.nv, KB = ks.kb, M = KB / 2;  // M output channels per tile
+  const int64_t Cg = s.Cg(), Kg = s.Kg(), R = s.R, HW = s.H * s.W, PQ = s.P * s.Q;
+  // Packed weights per group, patch row a and block of M output channels: (Kg, M, 2).
+  const int64_t mblocks = ceil_div(Cg, M), blocks = s.groups * R * mblocks;
+  std::vector<T> wp(blocks * Kg * KB, T(0));
+#pragma omp parallel for num_threads(threads_for(double(wp.size()))) schedule(static)
+  for (int64_t blk = 0; blk < blocks; ++blk) {
+    const int64_t g = blk / (R * mblocks), a = blk / mblocks % R, c0 = blk % mblocks * M;
+    for (int64_t k = 0; k < Kg; ++k)
+      for (int64_t c = c0; c < std::min(c0 + M, Cg); ++c)
+        for (int64_t b = 0; b < 2; ++b)
+          wp[(blk * Kg + k) * KB + (c - c0) * 2 + b] = w[((g * Kg + k) * Cg + c) * R * 2 + a * 2 + b];
+  }
+  // Half vectors: L/2 dy pixels of one row, zipped into L dx columns; NV pairs per item.
+  const int64_t half = L / 2, per_row = ceil_div(s.Q, half);
+  const int64_t halves = round_up(s.P * per_row, 2 * NV), groups_v = halves / (2 * NV);
+  std::vector<int64_t> hx(halves, 0), hy(halves, 0);
+  std::vector<int> hc(halves, 0);
+  for (int64_t i = 0; i < s.P; ++i)
+    for (int64_t u = 0; u < per_row; ++u) {
+      const int64_t h = i * per_row + u, j = u * half;
+      hx[h] = i * s.Q + j;
+      hy[h] = R * i * s.W + 2 * j;
+      hc[h] = static_cast<int>(std::min(half, s.Q - j));
+    }
+  const int64_t kc = panel_rows(ks, Kg, 1), ldp = int64_t(NV) * L;
+  for_each_item<T>(s, groups_v, kc * ldp, [&](T* panel, int64_t n, int64_t g, int64_t v0) {
+    T* yp[2 * ConvKernels<T>::kMax];
+    const int64_t h0 = v0 * 2 * NV;  // first half vector of the item
+    // Runs of contiguous halves: (panel column, dy offset, length); zeros where none is.
+    int64_t nrun = 0, run[3 * 2 * ConvKernels<T>::kMax];
+    bool partial = false;
+    for (int64_t h = h0; h < h0 + 2 * NV; ++h) {
+      partial |= hc[h] < half;
+      int64_t* last = run + 3 * (nrun - 1);
+      if (hc[h] == 0) continue;
+      if (nrun && last[0] + last[2] == (h - h0) * half && last[1] + last[2] == hx[h]) {
+        last[2] += hc[h];
+        continue;
+      }
+      run[3 * nrun] = (h - h0) * half;
+      run[3 * nrun + 1] = hx[h];
+      run[3 * nrun++ + 2] = hc[h];
+    }
+    if (partial) std::fill(panel, panel + kc * ldp, T(0));
+    for (int64_t k0 = 0; k0 < Kg; k0 += kc) {
+      const int64_t kn = std::min(kc, Kg - k0);
+      for (int64_t k = 0; k < kn; ++k) {
+        const T* src = dy + (n * s.K + g * Kg + k0 + k) * PQ;
+        for (int64_t r = 0; r < nrun; ++r)
+          std::memcpy(panel + k * ldp + run[3 * r], src + run[3 * r + 1],
+                      run[3 * r + 2] * sizeof(T));
+      }
+      for (int64_t a = 0; a < R; ++a)
+        for (int64_t mb = 0; mb < mblocks; ++mb) {
+          const int64_t c0 = mb * M;
+          T* dxc = dx + (n * s.C + g * Cg + c0) * HW + a * s.W;
+          for (int h = 0; h < 2 * NV; ++h) yp[h] = dxc + hy[h0 + h];
+          PanelTile<T> t{wp.data() + ((g * R + a) * mblocks + mb) * Kg * KB + k0 * KB, panel,
+                         kn, ldp, HW, bias && k0 == 0 ? bias + g * Cg + c0 : nullptr, yp,
+                         hc.data() + h0, static_cast<int>(std::min<int64_t>(M, Cg - c0)), true,
+                         k0 > 0, false};
+          ks.panel_tile(t);
+        }
+    }
+  });
+  // Rows and columns past the last patch (output_padding) receive the bias alone.
+  if (s.H > R * s.P || s.W > 2 * s.Q) {
+#pragma omp parallel for num_threads(threads_for(double(s.N) * s.C * HW)) schedule(static)
+    for (int64_t nc = 0; nc < s.N * s.C; ++nc) {
+      const T value = bias ? bias[nc % s.C] : T(0);
+      for (int64_t h = 0; h < s.H; ++h)
+        std::fill(dx + nc * HW + h * s.W + (h < R * s.P ? 2 * s.Q : 0), dx + nc * HW + (h + 1) * s.W,
+                  value);
+    }
+  }
+}
+
+#define FASTSEG_INSTANTIATE(T)                                                               \
+  template void patch_conv_forward<T>(T*, const T*, const T*, const T*, const ConvShape&, bool); \
+  template void patch_conv_backward_input<T>(T*, const T*, const T*, const T*, const ConvShape&);
+FASTSEG_INSTANTIATE(float)
+FASTSEG_INSTANTIATE(double)
+#undef FASTSEG_INSTANTIATE
+
+}  // namespace fastseg::cpu
