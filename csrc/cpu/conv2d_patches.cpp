@@ -17,6 +17,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 #include "common/math.h"
@@ -38,11 +39,13 @@ int64_t panel_rows(const ConvKernels<T>& ks, int64_t total, int64_t unit) {
   return std::min(total, std::max(unit, fit / unit * unit));
 }
 
+double patch_flops(const ConvShape& s) { return 2.0 * s.N * s.K * s.Cg() * s.R * 2 * s.P * s.Q; }
+
 // Runs body(panel, n, g, v) for every item (image n, group g, group v of vectors of pixels),
 // static schedule, each thread with its own panel of panel_size elements.
 template <class T, class Body>
 void for_each_item(const ConvShape& s, int64_t groups_v, int64_t panel_size, Body body) {
-  const int nt = threads_for(2.0 * s.N * s.K * s.Cg() * s.R * 2 * s.P * s.Q);
+  const int nt = threads_for(patch_flops(s));
   std::vector<T> panels(nt * panel_size);
   const int64_t items = s.N * s.groups * groups_v;
 #pragma omp parallel for num_threads(nt) schedule(static)
@@ -67,12 +70,13 @@ void patch_conv_forward(T* y, const T* x, const T* w, const T* bias, const ConvS
   const int64_t Cg = s.Cg(), Kg = s.Kg(), R = s.R, J = Cg * R * 2, PQ = s.P * s.Q;
   // Packed weights per group and block of KB output channels: (J, KB), zero rows past Kg.
   const int64_t kblocks = ceil_div(Kg, KB);
-  std::vector<T> wp(s.groups * kblocks * J * KB, T(0));
-#pragma omp parallel for num_threads(threads_for(double(wp.size()))) schedule(static)
+  std::unique_ptr<T[]> wp(new T[s.groups * kblocks * J * KB]);
+#pragma omp parallel for num_threads(threads_for(patch_flops(s))) schedule(static)
   for (int64_t b = 0; b < s.groups * kblocks; ++b) {
     const int64_t g = b / kblocks, k0 = b % kblocks * KB;
-    for (int64_t k = k0; k < std::min(k0 + KB, Kg); ++k)
-      for (int64_t j = 0; j < J; ++j) wp[(b * J + j) * KB + k - k0] = w[(g * Kg + k) * J + j];
+    for (int64_t k = k0; k < k0 + KB; ++k)  // KB sequential reads, strided writes
+      for (int64_t j = 0; j < J; ++j)
+        wp[(b * J + j) * KB + k - k0] = k < Kg ? w[(g * Kg + k) * J + j] : T(0);
   }
   // Vectors run flat over the output plane (y rows are contiguous); groups of NV per item.
   const int64_t nvec = ceil_div(PQ, L), groups_v = ceil_div(nvec, NV);
@@ -114,7 +118,7 @@ void patch_conv_forward(T* y, const T* x, const T* w, const T* bias, const ConvS
           yp[2 * v + 1] = nullptr;
           count[2 * v + 1] = 0;
         }
-        PanelTile<T> a{wp.data() + ((g * kblocks + kb) * J + j0) * KB, panel, jn, ldp, PQ,
+        PanelTile<T> a{wp.get() + ((g * kblocks + kb) * J + j0) * KB, panel, jn, ldp, PQ,
                        bias && j0 == 0 ? bias + g * Kg + k0 : nullptr, yp, count,
                        static_cast<int>(std::min<int64_t>(KB, Kg - k0)), false, j0 > 0,
                        relu && last};
@@ -132,14 +136,16 @@ void patch_conv_backward_input(T* dx, const T* dy, const T* w, const T* bias,
   const int64_t Cg = s.Cg(), Kg = s.Kg(), R = s.R, HW = s.H * s.W, PQ = s.P * s.Q;
   // Packed weights per group, patch row a and block of M output channels: (Kg, M, 2).
   const int64_t mblocks = ceil_div(Cg, M), blocks = s.groups * R * mblocks;
-  std::vector<T> wp(blocks * Kg * KB, T(0));
-#pragma omp parallel for num_threads(threads_for(double(wp.size()))) schedule(static)
+  std::unique_ptr<T[]> wp(new T[blocks * Kg * KB]);
+#pragma omp parallel for num_threads(threads_for(patch_flops(s))) schedule(static)
   for (int64_t blk = 0; blk < blocks; ++blk) {
     const int64_t g = blk / (R * mblocks), a = blk / mblocks % R, c0 = blk % mblocks * M;
-    for (int64_t k = 0; k < Kg; ++k)
-      for (int64_t c = c0; c < std::min(c0 + M, Cg); ++c)
-        for (int64_t b = 0; b < 2; ++b)
-          wp[(blk * Kg + k) * KB + (c - c0) * 2 + b] = w[((g * Kg + k) * Cg + c) * R * 2 + a * 2 + b];
+    for (int64_t k = 0; k < Kg; ++k) {
+      const T* src = w + (g * Kg + k) * Cg * R * 2 + a * 2;
+      T* dst = wp.get() + (blk * Kg + k) * KB;
+      for (int64_t m = 0; m < M; ++m)
+        for (int64_t b = 0; b < 2; ++b) dst[2 * m + b] = c0 + m < Cg ? src[(c0 + m) * R * 2 + b] : T(0);
+    }
   }
   // Half vectors: L/2 dy pixels of one row, zipped into L dx columns; NV pairs per item.
   const int64_t half = L / 2, per_row = ceil_div(s.Q, half);
@@ -186,7 +192,7 @@ void patch_conv_backward_input(T* dx, const T* dy, const T* w, const T* bias,
           const int64_t c0 = mb * M;
           T* dxc = dx + (n * s.C + g * Cg + c0) * HW + a * s.W;
           for (int h = 0; h < 2 * NV; ++h) yp[h] = dxc + hy[h0 + h];
-          PanelTile<T> t{wp.data() + ((g * R + a) * mblocks + mb) * Kg * KB + k0 * KB, panel,
+          PanelTile<T> t{wp.get() + ((g * R + a) * mblocks + mb) * Kg * KB + k0 * KB, panel,
                          kn, ldp, HW, bias && k0 == 0 ? bias + g * Cg + c0 : nullptr, yp,
                          hc.data() + h0, static_cast<int>(std::min<int64_t>(M, Cg - c0)), true,
                          k0 > 0, false};
