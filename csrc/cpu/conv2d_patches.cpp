@@ -54,6 +54,23 @@ void for_each_item(const ConvShape& s, int64_t groups_v, int64_t panel_size, Bod
          item / groups_v % s.groups, item % groups_v);
 }
 
+// rows[(2u + b)*ld + f - f0] = x[c, R*i + a, 2j + b] for the pixels f = i*Q + j in [f0, f1) and
+// the (channel, patch row) pairs ca = c*R + a = ca0 + u, u < pairs: the patches of the image xg
+// (Cg, H, W), one row per patch element (c, a, b).
+template <class T>
+void unzip_patches(T* rows, int64_t ld, const T* xg, const ConvShape& s, int64_t ca0,
+                   int64_t pairs, int64_t f0, int64_t f1, const ConvKernels<T>& ks) {
+  for (int64_t f = f0; f < f1;) {
+    const int64_t i = f / s.Q, j = f % s.Q, len = std::min(f1 - f, s.Q - j);
+    for (int64_t u = 0; u < pairs; ++u) {
+      const int64_t c = (ca0 + u) / s.R, a = (ca0 + u) % s.R;
+      T* d = rows + 2 * u * ld + f - f0;
+      ks.unzip(d, d + ld, xg + (c * s.H + s.R * i + a) * s.W + 2 * j, len);
+    }
+    f += len;
+  }
+}
+
 }  // namespace
 
 bool is_patch_conv(const ConvShape& s) {
@@ -86,28 +103,10 @@ void patch_conv_forward(T* y, const T* x, const T* w, const T* bias, const ConvS
     int count[2 * ConvKernels<T>::kMax];
     const int64_t f0 = v0 * NV * L;  // first pixel of the item
     const T* xg = x + (n * s.C + g * Cg) * s.H * s.W;
-    // Runs of the item's pixels within one row: (panel column, row i, column j, length); as
-    // many as pixels where rows are 1 pixel long.
-    int64_t nrun = 0, run[4 * ConvKernels<T>::kMax * ConvKernels<T>::kMaxLanes];
-    for (int64_t f = f0; f < std::min(f0 + ldp, PQ); f += run[4 * nrun++ + 3]) {
-      run[4 * nrun] = f - f0;
-      run[4 * nrun + 1] = f / s.Q;
-      run[4 * nrun + 2] = f % s.Q;
-      run[4 * nrun + 3] = std::min(std::min(f0 + ldp, PQ) - f, s.Q - f % s.Q);
-    }
     if (f0 + ldp > PQ) std::fill(panel, panel + kc * ldp, T(0));  // lanes past the plane
     for (int64_t j0 = 0; j0 < J; j0 += kc) {
       const int64_t jn = std::min(kc, J - j0);
-      // Panel rows j0 + 2u + b: channel c, patch row a, column parity b of each pixel.
-      for (int64_t u = 0; u < jn / 2; ++u) {
-        const int64_t ca = j0 / 2 + u, c = ca / R, a = ca % R;
-        T* d0 = panel + 2 * u * ldp;
-        for (int64_t r = 0; r < nrun; ++r) {
-          const int64_t* q = run + 4 * r;
-          ks.unzip(d0 + q[0], d0 + ldp + q[0], xg + (c * s.H + R * q[1] + a) * s.W + 2 * q[2],
-                   q[3]);
-        }
-      }
+      unzip_patches(panel, ldp, xg, s, j0 / 2, jn / 2, f0, std::min(f0 + ldp, PQ), ks);
       const bool last = j0 + jn == J;
       for (int64_t kb = 0; kb < kblocks; ++kb) {
         const int64_t k0 = kb * KB;
