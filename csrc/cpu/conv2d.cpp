@@ -827,7 +827,10 @@ void conv2d_backward_weight(T* dw, const T* x, const T* dy, const ConvShape& s) 
 template <class T>
 void conv2d_backward_bias(T* db, const T* dy, const ConvShape& s) {
   const int64_t PQ = s.P * s.Q;
-#pragma omp parallel for num_threads(threads_for(double(s.N) * s.K * PQ)) schedule(static)
+  // Work counted in bytes: a 4 MB gradient read by one core ran at 28 GB/s (from L3), by two
+  // at ~2x; torch's sum at 100 GB/s.
+#pragma omp parallel for num_threads(threads_for(double(s.N) * s.K * PQ * sizeof(T))) \
+    schedule(static)
   for (int64_t k = 0; k < s.K; ++k) {
     T acc[16] = {};
     for (int64_t n = 0; n < s.N; ++n) {
