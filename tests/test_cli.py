@@ -228,24 +228,44 @@ def test_sigint_to_the_command_exits_130_with_the_checkpoint_intact(tmp_path):
     script = os.path.join(os.path.dirname(sys.executable), "fastseg")
     # SIGINT restored to its default: a shell starts background jobs with it ignored, and
     # Python then installs no KeyboardInterrupt handler.
-    process = subprocess.Popen([script, "train", *TINY, "--samples", "8", "--epochs", "500",
-                                "--out", str(out)], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True,
-                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    try:
-        deadline = time.time() + 60
-        while not (out / "checkpoint.safetensors").exists() and time.time() < deadline:
-            time.sleep(0.05)
-        process.send_signal(signal.SIGINT)
-        _, err = process.communicate(timeout=60)
-    finally:
-        process.kill()
-        process.wait()
+    default_sigint = lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)  # noqa: E731
+    with subprocess.Popen([script, "train", *TINY, "--samples", "8", "--epochs", "500",
+                           "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True, preexec_fn=default_sigint) as process:
+        try:  # (the with block closes the pipes, whatever happens)
+            deadline = time.time() + 60
+            while not (out / "checkpoint.safetensors").exists() and time.time() < deadline:
+                time.sleep(0.05)
+            process.send_signal(signal.SIGINT)
+            _, err = process.communicate(timeout=60)
+        finally:
+            process.kill()
     assert process.returncode == 130, err
     assert "Traceback" not in err and "is intact" in err.strip().splitlines()[-1]
     saved = tensors(out / "checkpoint.safetensors")
     model = build_model(ModelSpec(base_channels=4, depth=2))
     model.load_state_dict({k: v for k, v in saved.items() if not k.startswith("optimizer.")})
+
+
+def test_ctrl_c_dropped_by_a_finalizer_still_stops_training(monkeypatch):
+    """Python drops a KeyboardInterrupt raised inside __del__ (a progress bar's, say) and prints
+    "Exception ignored"; training must stop at its next step all the same."""
+    from fastseg.train import _CtrlC
+
+    dropped = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda u: dropped.append(u.exc_type))
+    ctrl_c = _CtrlC()
+
+    class Finalized:
+        def __del__(self):
+            signal.getsignal(signal.SIGINT)(signal.SIGINT, None)  # the handler, as on Ctrl-C
+
+    with ctrl_c:
+        Finalized()
+        assert dropped == [KeyboardInterrupt]
+        with pytest.raises(KeyboardInterrupt):
+            ctrl_c.check()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 # ---- train: bad input --------------------------------------------------------------------------

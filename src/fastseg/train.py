@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import os
+import signal
 import sys
 import time
 from dataclasses import asdict, dataclass, fields
@@ -225,6 +226,42 @@ def _set_rng_state(generator, state: dict) -> None:
 
 # ---- the loop ----------------------------------------------------------------------------------
 
+class _CtrlC:
+    """While active, Ctrl-C raises KeyboardInterrupt as usual and is also remembered: Python
+    drops a KeyboardInterrupt raised inside a finalizer (it prints "Exception ignored in ..."; a
+    progress bar's __del__ is one), and check() at each step raises it again. Only where Python's
+    own handler is installed (not with SIGINT ignored, nor off the main thread)."""
+
+    def __init__(self):
+        self.pressed = False
+        self.previous = None
+
+    def _handle(self, signum, frame):
+        self.pressed = True
+        raise KeyboardInterrupt
+
+    def __enter__(self):
+        self.pressed = False
+        try:
+            if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+                self.previous = signal.signal(signal.SIGINT, self._handle)
+        except ValueError:  # not the main thread
+            self.previous = None
+        return self
+
+    def __exit__(self, *exc):
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+            self.previous = None
+
+    def check(self):
+        if self.pressed:
+            raise KeyboardInterrupt
+
+
+_CTRL_C = _CtrlC()
+
+
 def _train_epoch(model, optimizer, batches, o: Options, epoch: int, total_steps: int,
                  k: int) -> tuple[float, np.ndarray]:
     """One epoch of steps under a progress bar (running loss and IoU); returns the mean loss
@@ -237,6 +274,7 @@ def _train_epoch(model, optimizer, batches, o: Options, epoch: int, total_steps:
     with tqdm(total=len(batches), desc=f"epoch {epoch}/{o.epochs}", unit="step", leave=False,
               dynamic_ncols=True, file=sys.stderr) as bar:
         for x, y in batches.epoch():
+            _CTRL_C.check()
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(o.lr, o.schedule, step, total_steps)
             optimizer.zero_grad()
@@ -327,42 +365,44 @@ def train(opts: Options, log=print) -> dict:
     epoch = saved_epoch = done
     steps_run = 0
     try:
-        for epoch in range(done + 1, o.epochs + 1):
-            epoch_start = time.perf_counter()
-            train_loss, cm = _train_epoch(model, optimizer, batches, o, epoch, total_steps, k)
-            steps_run += len(batches)
-            train_seconds += time.perf_counter() - epoch_start
-            val, preds = evaluate(model, spec, val_set)
-            record = {"epoch": epoch, "train_loss": train_loss,
-                      "train_miou": scores(cm)["miou"], "val_loss": val["loss"],
-                      "val_miou": val["miou"], "val_iou": val["iou"],
-                      "val_pixel_accuracy": val["pixel_accuracy"],
-                      "lr": optimizer.param_groups[0]["lr"],
-                      "seconds": time.perf_counter() - epoch_start}
-            history.append(record)
-            improved = val["miou"] > best
-            if improved:
-                best, best_preds = val["miou"], preds
-                save_checkpoint(paths["best.safetensors"], model,
-                                **{SPEC_KEY: spec.to_json(), "epoch": epoch, "metrics": val})
-            stop = stopper.step(val["miou"]) if stopper else False
-            save_checkpoint(paths["checkpoint.safetensors"], model, optimizer, **{
-                SPEC_KEY: spec.to_json(),
-                STATE_KEY: {"epoch": epoch, "options": saved_options, "history": history,
-                            "best_miou": best,
-                            "bad_epochs": stopper.num_bad_epochs if stopper else 0,
-                            "data_rng": _rng_state(data_rng),
-                            "model_rng": _rng_state(fastseg.autograd.default_generator())}})
-            saved_epoch = epoch
-            plots.training_curves(history, paths["curves.png"])
-            tqdm.write(f"epoch {epoch}/{o.epochs}: train loss {record['train_loss']:.4f} "
-                       f"mIoU {record['train_miou']:.3f} | validation loss {val['loss']:.4f} "
-                       f"mIoU {val['miou']:.3f}{' *' if improved else ''} "
-                       f"({record['seconds']:.1f} s)", file=sys.stdout)
-            if stop:
-                stop_reason = (f"early stopping: validation mean IoU did not improve for "
-                               f"{o.early_stopping} epochs")
-                break
+        with _CTRL_C:
+            for epoch in range(done + 1, o.epochs + 1):
+                _CTRL_C.check()
+                epoch_start = time.perf_counter()
+                train_loss, cm = _train_epoch(model, optimizer, batches, o, epoch, total_steps, k)
+                steps_run += len(batches)
+                train_seconds += time.perf_counter() - epoch_start
+                val, preds = evaluate(model, spec, val_set)
+                record = {"epoch": epoch, "train_loss": train_loss,
+                          "train_miou": scores(cm)["miou"], "val_loss": val["loss"],
+                          "val_miou": val["miou"], "val_iou": val["iou"],
+                          "val_pixel_accuracy": val["pixel_accuracy"],
+                          "lr": optimizer.param_groups[0]["lr"],
+                          "seconds": time.perf_counter() - epoch_start}
+                history.append(record)
+                improved = val["miou"] > best
+                if improved:
+                    best, best_preds = val["miou"], preds
+                    save_checkpoint(paths["best.safetensors"], model,
+                                    **{SPEC_KEY: spec.to_json(), "epoch": epoch, "metrics": val})
+                stop = stopper.step(val["miou"]) if stopper else False
+                save_checkpoint(paths["checkpoint.safetensors"], model, optimizer, **{
+                    SPEC_KEY: spec.to_json(),
+                    STATE_KEY: {"epoch": epoch, "options": saved_options, "history": history,
+                                "best_miou": best,
+                                "bad_epochs": stopper.num_bad_epochs if stopper else 0,
+                                "data_rng": _rng_state(data_rng),
+                                "model_rng": _rng_state(fastseg.autograd.default_generator())}})
+                saved_epoch = epoch
+                plots.training_curves(history, paths["curves.png"])
+                tqdm.write(f"epoch {epoch}/{o.epochs}: train loss {record['train_loss']:.4f} "
+                           f"mIoU {record['train_miou']:.3f} | validation loss {val['loss']:.4f} "
+                           f"mIoU {val['miou']:.3f}{' *' if improved else ''} "
+                           f"({record['seconds']:.1f} s)", file=sys.stdout)
+                if stop:
+                    stop_reason = (f"early stopping: validation mean IoU did not improve for "
+                                   f"{o.early_stopping} epochs")
+                    break
     except KeyboardInterrupt:
         kept = (f"last checkpoint {paths['checkpoint.safetensors']} (epoch {saved_epoch}) is "
                 f"intact; continue with: fastseg train --resume "
