@@ -329,6 +329,21 @@ def test_conv2d_relu_on_the_patch_path(isa, rng):
     assert_close(y, np.maximum(ref.conv2d(x, wt, b, stride=(2, 2)), 0), 3e-5)
 
 
+@pytest.mark.parametrize("shape,k,kernel,stride", [((1, 4, 9, 20), 5, 3, 1),
+                                                   ((1, 24, 4, 4), 40, 3, 1),
+                                                   ((1, 6, 8, 10), 5, 2, 2)])
+def test_conv2d_relu_keeps_nan_as_torch_relu_does(shape, k, kernel, stride, isa, rng):
+    """Row, channel-lane and patch tiles: relu(NaN) is NaN (max(0, x) with NaN kept)."""
+    x = rng.standard_normal(shape).astype(np.float32)
+    x[0, 0, 1, 2] = np.nan
+    wt = rng.standard_normal((k, shape[1], kernel, kernel)).astype(np.float32)
+    pad = kernel // 2 if stride == 1 else 0
+    y = fastseg.ops.conv.conv2d_relu(x, wt, stride=stride, padding=pad)
+    r = ref.conv2d(x, wt, stride=(stride, stride), pads=(pad,) * 4)
+    assert np.isnan(r).any() and np.array_equal(np.isnan(y), np.isnan(r))
+    assert_close(np.nan_to_num(y), np.maximum(np.nan_to_num(r), 0), 3e-5)
+
+
 @pytest.mark.parametrize("shape", [(2, 8, 21, 37, 12), (2, 40, 8, 8, 72), (1, 24, 4, 4, 40)])
 def test_conv2d_relu_fuses_the_relu_into_the_store(shape, isa, rng):
     """Row, flat-row and channel-lane paths all apply the fused ReLU (and nothing else)."""

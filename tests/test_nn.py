@@ -99,6 +99,10 @@ def test_batchnorm_gradcheck_and_errors(rng):
                            rtol=1e-14, atol=1e-14)
         assert gradcheck(lambda x, w, b: F.batch_norm_relu(x, rm, rv, w, b, training=training),
                          [x, w, b])
+    poisoned = x.data.copy()
+    poisoned[1, 0, 2, 1] = np.nan  # relu(NaN) is NaN in the fused kernel too, as in torch
+    fused = F.batch_norm_relu(t64(poisoned), rm, rv, w, b, training=False).data
+    assert np.array_equal(np.isnan(fused), np.isnan(poisoned))
     with pytest.raises(ValueError, match="more than 1 value per channel"):
         nn.BatchNorm2d(2)(fastseg.tensor(np.ones((1, 2, 1, 1), np.float32)))
     with pytest.raises(ValueError, match="expected 4D input"):

@@ -39,7 +39,7 @@ void conv_tile(const ConvTile<typename V::type>& a) {
   for (int k = 0; k < KB; ++k)
     for (int v = 0; v < NV; ++v) {
       T* y = a.y[v] + k * a.y_kstride;
-      const Vec out = a.relu ? V::max(acc[k][v], V::zero()) : acc[k][v];
+      const Vec out = a.relu ? V::max(V::zero(), acc[k][v]) : acc[k][v];  // NaN stays NaN
       if (Masked) V::store_partial(y, out, lanes[v]);
       else V::store(y, out);
     }
@@ -145,7 +145,7 @@ void conv_channel_tile(const ConvChannelTile<typename V::type>& a) {
   T column[KV * V::lanes];
   for (int j = 0; j < JB; ++j) {
     for (int v = 0; v < KV; ++v)
-      V::store(column + v * V::lanes, a.relu ? V::max(acc[v][j], V::zero()) : acc[v][j]);
+      V::store(column + v * V::lanes, a.relu ? V::max(V::zero(), acc[v][j]) : acc[v][j]);
     T* y = a.y + a.y_off[j];
     for (int k = 0; k < a.kvalid; ++k) y[k * a.y_kstride] = column[k];
   }
@@ -175,7 +175,7 @@ void panel_tile(const PanelTile<typename V::type>& a) {
   const auto put = [&](T* y, Vec out, int n) {
     if (n <= 0) return;
     if (a.accumulate) out = V::add(out, n == L ? V::load(y) : V::load_partial(y, n));
-    if (a.relu) out = V::max(out, V::zero());
+    if (a.relu) out = V::max(V::zero(), out);
     if (n == L) V::store(y, out);
     else V::store_partial(y, out, n);
   };

@@ -37,7 +37,7 @@ void scale_shift(T* y, const T* x, int64_t n, T scale, T shift) {
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) {
     const T v = x[i] * scale + shift;
-    y[i] = Relu ? (v > T(0) ? v : T(0)) : v;
+    y[i] = Relu && v <= T(0) ? T(0) : v;  // a NaN stays NaN, as PyTorch's relu
   }
 }
 

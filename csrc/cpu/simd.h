@@ -38,7 +38,8 @@ struct Portable {
   static void store_partial(T* p, V a, int n) { for (int i = 0; i < n; ++i) p[i] = a.v[i]; }
   static V fma(V a, V b, V c) { for (int i = 0; i < lanes; ++i) c.v[i] += a.v[i] * b.v[i]; return c; }
   static V add(V a, V b) { for (int i = 0; i < lanes; ++i) a.v[i] += b.v[i]; return a; }
-  static V max(V a, V b) { for (int i = 0; i < lanes; ++i) a.v[i] = a.v[i] < b.v[i] ? b.v[i] : a.v[i]; return a; }
+  // As maxps: b where either is NaN, so that max(zero, x) keeps a NaN x (a ReLU as PyTorch's).
+  static V max(V a, V b) { for (int i = 0; i < lanes; ++i) a.v[i] = a.v[i] > b.v[i] ? a.v[i] : b.v[i]; return a; }
   static T reduce_add(V a) { T s = 0; for (int i = 0; i < lanes; ++i) s += a.v[i]; return s; }
   // lo, hi = a0 b0 a1 b1 ... (the lanes of a and b interleaved: lo the first half of them).
   static void zip(V a, V b, V& lo, V& hi) {

@@ -49,7 +49,7 @@ __global__ void bn_forward_kernel(T* y, const T* x, const T* mean, const T* invs
   FASTSEG_GRID_LOOP(e, count) {
     const BnAffine f = bn_affine(mean, invstd, weight, bias, e / M % C);
     const T v = x[e] * T(f.scale) + T(f.shift);
-    y[e] = relu && !(v > T(0)) ? T(0) : v;
+    y[e] = relu && v <= T(0) ? T(0) : v;  // a NaN stays NaN, as PyTorch's relu
   }
 }
 
@@ -115,7 +115,7 @@ __global__ void activation_forward_kernel(T* y, const T* x, int64_t n, Activatio
   FASTSEG_GRID_LOOP(i, n) {
     const T v = x[i];
     switch (kind) {
-      case Activation::relu: y[i] = v > T(0) ? v : T(0); break;
+      case Activation::relu: y[i] = v <= T(0) ? T(0) : v; break;
       case Activation::leaky_relu: y[i] = v > T(0) ? v : v * slope; break;
       case Activation::sigmoid: y[i] = T(1) / (T(1) + exp(-v)); break;
       case Activation::tanh: y[i] = tanh(v); break;
