@@ -254,18 +254,23 @@ def test_ctrl_c_dropped_by_a_finalizer_still_stops_training(monkeypatch):
 
     dropped = []
     monkeypatch.setattr(sys, "unraisablehook", lambda u: dropped.append(u.exc_type))
+    # Python's own handler, as in a terminal (a background job starts with SIGINT ignored).
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     ctrl_c = _CtrlC()
 
     class Finalized:
         def __del__(self):
             signal.getsignal(signal.SIGINT)(signal.SIGINT, None)  # the handler, as on Ctrl-C
 
-    with ctrl_c:
-        Finalized()
-        assert dropped == [KeyboardInterrupt]
-        with pytest.raises(KeyboardInterrupt):
-            ctrl_c.check()
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    try:
+        with ctrl_c:
+            Finalized()
+            assert dropped == [KeyboardInterrupt]
+            with pytest.raises(KeyboardInterrupt):
+                ctrl_c.check()
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 # ---- train: bad input --------------------------------------------------------------------------

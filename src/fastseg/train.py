@@ -244,7 +244,8 @@ class _CtrlC:
         self.pressed = False
         try:
             if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-                self.previous = signal.signal(signal.SIGINT, self._handle)
+                self.previous = signal.default_int_handler  # (set first: a Ctrl-C may follow)
+                signal.signal(signal.SIGINT, self._handle)
         except ValueError:  # not the main thread
             self.previous = None
         return self
@@ -403,6 +404,7 @@ def train(opts: Options, log=print) -> dict:
                     stop_reason = (f"early stopping: validation mean IoU did not improve for "
                                    f"{o.early_stopping} epochs")
                     break
+            _CTRL_C.check()  # one dropped during the last epoch's evaluation or saving
     except KeyboardInterrupt:
         kept = (f"last checkpoint {paths['checkpoint.safetensors']} (epoch {saved_epoch}) is "
                 f"intact; continue with: fastseg train --resume "
