@@ -112,8 +112,8 @@ void patch_conv_forward(T* y, const T* x, const T* w, const T* bias, const ConvS
         const int64_t k0 = kb * KB;
         for (int v = 0; v < NV; ++v) {
           const int64_t f = f0 + v * L;
-          yp[2 * v] = y + (n * s.K + g * Kg + k0) * PQ + f;
           count[2 * v] = static_cast<int>(std::clamp<int64_t>(PQ - f, 0, L));
+          yp[2 * v] = count[2 * v] ? y + (n * s.K + g * Kg + k0) * PQ + f : nullptr;
           yp[2 * v + 1] = nullptr;
           count[2 * v + 1] = 0;
         }
@@ -167,9 +167,9 @@ void patch_conv_backward_input(T* dx, const T* dy, const T* w, const T* bias,
     bool partial = false;
     for (int64_t h = h0; h < h0 + 2 * NV; ++h) {
       partial |= hc[h] < half;
-      int64_t* last = run + 3 * (nrun - 1);
       if (hc[h] == 0) continue;
-      if (nrun && last[0] + last[2] == (h - h0) * half && last[1] + last[2] == hx[h]) {
+      int64_t* last = nrun ? run + 3 * (nrun - 1) : nullptr;
+      if (last && last[0] + last[2] == (h - h0) * half && last[1] + last[2] == hx[h]) {
         last[2] += hc[h];
         continue;
       }
