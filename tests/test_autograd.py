@@ -55,6 +55,21 @@ def test_unary_ops(name, fs_fn, th_fn, rng):
             compare_with_torch(fs_fn, th_fn, {"a": x.data}, dtype, rng)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_keeps_nan_and_passes_its_gradient_as_torch(dtype):
+    """relu(NaN) = NaN and its gradient flows through NaN (torch's threshold_backward), in the
+    kernel path (same dtypes) and the mixed-dtype one."""
+    x = fastseg.tensor(np.array([np.nan, -1.0, 0.0, 2.0]), requires_grad=True, dtype=dtype)
+    y = x.relu()
+    assert np.isnan(y.data[0]) and np.array_equal(y.data[1:], [0, 0, 2])
+    y.backward(fastseg.tensor(np.array([3.0, 4.0, 5.0, 6.0]), dtype=dtype))
+    assert np.array_equal(x.grad.data, [3, 0, 0, 6])
+    x.grad = None
+    x.relu().backward(fastseg.tensor(np.full(4, 2.0), dtype=np.float16 if dtype == np.float32
+                                     else np.float32))
+    assert np.array_equal(x.grad.data, [2, 0, 0, 2])
+
+
 def test_log_and_pow_of_positive(rng):
     x, e = t64(rng, 3, 4, positive=True), t64(rng, 3, 4)
     assert gradcheck(lambda a: a.log(), [x])

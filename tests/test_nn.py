@@ -101,8 +101,13 @@ def test_batchnorm_gradcheck_and_errors(rng):
                          [x, w, b])
     poisoned = x.data.copy()
     poisoned[1, 0, 2, 1] = np.nan  # relu(NaN) is NaN in the fused kernel too, as in torch
-    fused = F.batch_norm_relu(t64(poisoned), rm, rv, w, b, training=False).data
-    assert np.array_equal(np.isnan(fused), np.isnan(poisoned))
+    xs = [t64(poisoned), t64(poisoned)]
+    fused = F.batch_norm_relu(xs[0], rm, rv, w, b, training=False)
+    assert np.array_equal(np.isnan(fused.data), np.isnan(poisoned))
+    fused.sum().backward()  # and its gradient flows through the NaN, as the two ops' does
+    F.relu(F.batch_norm(xs[1], rm, rv, w, b, False)).sum().backward()
+    assert np.isfinite(xs[0].grad.data).all()
+    assert np.allclose(xs[0].grad.data, xs[1].grad.data, rtol=1e-14, atol=0)
     with pytest.raises(ValueError, match="more than 1 value per channel"):
         nn.BatchNorm2d(2)(fastseg.tensor(np.ones((1, 2, 1, 1), np.float32)))
     with pytest.raises(ValueError, match="expected 4D input"):

@@ -73,8 +73,8 @@ void batch_norm_backward(T* dx, T* dweight, T* dbias, const T* dy, const T* y, c
     const BnGrad d = bn_grad(sdy, sdyx, count, mean, invstd, weight, c, training);
     for (int64_t n = 0; n < N; ++n) {
       const int64_t off = (n * C + c) * M;
-      k.grad_combine[relu](dx + off, dy + off, relu ? y + off : nullptr, x + off, M, T(d.a),
-                           T(d.b), T(d.c0));
+      k.grad_combine[relu](dx + off, dy + off, relu ? y + off : nullptr,
+                           training ? x + off : nullptr, M, T(d.a), T(d.b), T(d.c0));
     }
   }
 }

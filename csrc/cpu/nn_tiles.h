@@ -41,14 +41,14 @@ void scale_shift(T* y, const T* x, int64_t n, T scale, T shift) {
   }
 }
 
-// The output gradient that reaches the normalisation: dy, or dy masked by y > 0 when a ReLU
-// (output y) was fused after it.
+// The output gradient that reaches the normalisation: dy, or dy zeroed where y <= 0 when a ReLU
+// (output y) was fused after it (a NaN passes it on, as torch's threshold_backward).
 // Both loads are unconditional so that the select vectorises (a conditional load of dy[i]
 // cannot be if-converted, and a branch on random signs mispredicts half the time).
 template <class T, bool Relu>
 T masked(const T* dy, const T* y, int64_t i) {
   const T g = dy[i];
-  if constexpr (Relu) return y[i] > T(0) ? g : T(0);
+  if constexpr (Relu) return y[i] <= T(0) ? T(0) : g;
   else return g;
 }
 
@@ -77,6 +77,11 @@ void grad_sums(double* s1, double* s2, const T* dy, const T* y, const T* x, int6
 
 template <class T, bool Relu>
 void grad_combine(T* dx, const T* dy, const T* y, const T* x, int64_t n, T a, T b, T c) {
+  if (!x) {  // evaluation mode: no x term (0 * x would turn a NaN input into a NaN gradient)
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) dx[i] = a * masked<T, Relu>(dy, y, i) + c;
+    return;
+  }
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) dx[i] = a * masked<T, Relu>(dy, y, i) + (b * x[i] + c);
 }

@@ -56,7 +56,7 @@ __global__ void bn_forward_kernel(T* y, const T* x, const T* mean, const T* invs
 // The output gradient that reaches the normalisation: dy, masked by y > 0 after a fused ReLU.
 template <class T>
 __device__ inline double reaching(const T* dy, const T* y, int64_t i) {
-  return y && !(y[i] > T(0)) ? 0.0 : double(dy[i]);
+  return y && y[i] <= T(0) ? 0.0 : double(dy[i]);  // a NaN y passes dy, as in torch
 }
 
 // sums (C, 2) = sum(g), sum(g * (x - mean)) per channel, g the gradient reaching the norm.
@@ -91,7 +91,8 @@ __global__ void bn_param_grads(T* dweight, T* dbias, const double* sums, const T
   }
 }
 
-// dx = a * g + (b * x + c0) per channel (bn_grad).
+// dx = a * g + (b * x + c0) per channel (bn_grad); in evaluation b = c0 = 0 and x is not read
+// (0 * x would turn a NaN input into a NaN gradient).
 template <class T>
 __global__ void bn_input_grad(T* dx, const T* dy, const T* y, const T* x, const double* sums,
                               const T* mean, const T* invstd, const T* weight, int64_t C,
@@ -100,13 +101,13 @@ __global__ void bn_input_grad(T* dx, const T* dy, const T* y, const T* x, const 
     const int64_t c = e / M % C;
     const BnGrad d = bn_grad(sums[2 * c], sums[2 * c + 1], per_channel, mean, invstd, weight, c,
                              training);
-    dx[e] = T(d.a) * T(reaching(dy, y, e)) + (T(d.b) * x[e] + T(d.c0));
+    dx[e] = T(d.a) * T(reaching(dy, y, e)) + (training ? T(d.b) * x[e] + T(d.c0) : T(0));
   }
 }
 
 template <class T>
 __global__ void relu_backward_kernel(T* dx, const T* dy, const T* y, int64_t n) {
-  FASTSEG_GRID_LOOP(i, n) dx[i] = y[i] > T(0) ? dy[i] : T(0);
+  FASTSEG_GRID_LOOP(i, n) dx[i] = y[i] <= T(0) ? T(0) : dy[i];  // NaN passes, as in torch
 }
 
 // ---- Activations -----------------------------------------------------------------------------
@@ -129,7 +130,7 @@ __global__ void activation_backward_kernel(T* dx, const T* dy, const T* x, const
   FASTSEG_GRID_LOOP(i, n) {
     const T g = dy[i];
     switch (kind) {
-      case Activation::relu: dx[i] = x[i] > T(0) ? g : T(0); break;
+      case Activation::relu: dx[i] = x[i] <= T(0) ? T(0) : g; break;
       case Activation::leaky_relu: dx[i] = x[i] > T(0) ? g : g * slope; break;
       case Activation::sigmoid: dx[i] = g * y[i] * (T(1) - y[i]); break;
       case Activation::tanh: dx[i] = g * (T(1) - y[i] * y[i]); break;

@@ -410,7 +410,7 @@ class ReLU(Function):
     def backward(ctx, grad):
         out = ctx.saved_tensors[0]
         if grad.dtype != out.dtype:
-            return grad * (out > 0)
+            return grad * ~(out <= 0)  # NaN passes the gradient, as torch's relu
         xp = array_module(out)
         dx = xp.empty_like(out)
         kernels(out).relu_backward(dx, xp.asarray(grad, order="C"), out)  # one fused pass
