@@ -39,15 +39,37 @@ inline T sum_window(const T* const* rows, int64_t nrows, int64_t c0, int64_t c1)
   return sum;
 }
 
+// ---- Column pairs, on the traits' unzip and zip (simd.h) --------------------------------------
+// split2<V>(p, e, o): e = p[0], p[2], ...; o = p[1], p[3], ... (reads p[0, 2L))
+template <class V>
+void split2(const typename V::type* p, typename V::V& e, typename V::V& o) {
+  V::unzip(V::load(p), V::load(p + V::lanes), e, o);
+}
+
+// load2<V>(p): lanes p[0], p[2], ..., p[2(L-1)] (reads no further than p[2L-2])
+template <class V>
+typename V::V load2(const typename V::type* p) {
+  typename V::V e, o;
+  V::unzip(V::load(p), V::load_partial(p + V::lanes, V::lanes - 1), e, o);
+  return e;
+}
+
+// interleave<V>(y, a, b): y[2l] = a[l], y[2l+1] = b[l] for l < L
+template <class V>
+void interleave(typename V::type* y, typename V::V a, typename V::V b) {
+  typename V::V lo, hi;
+  V::zip(a, b, lo, hi);
+  V::store(y, lo);
+  V::store(y + V::lanes, hi);
+}
+
 // ---- What the row kernels need beyond simd.h, per traits class ------------------------------
-//   load2(p)            lanes p[0], p[2], ..., p[2(L-1)] (reads no further than p[2L-2])
-//   split2(p, e, o)     e = p[0], p[2], ...; o = p[1], p[3], ... (reads p[0, 2L))
 //   gather(p, s)        lanes p[0], p[s], ..., p[(L-1)s], s <= kMaxGatherStride
 //   take(v, m)          mask of lanes where v replaces the running max m: v > m or v is NaN
 //   select(k, a, b)     k ? a : b, for values, masks and Idx (L int64 indices)
 //   steps(s)            Idx of l*s;  index(steps, base): Idx of base + l*s
 //   add_where(k, i, v)  i + (k ? v : 0);  load_index(p), sub(a, b), eq(i, v): mask of i == v
-//   all(k), zero_unless(k, v), div(v, d), interleave(y, a, b): y[2l] = a[l], y[2l+1] = b[l]
+//   all(k), zero_unless(k, v), div(v, d)
 template <class V> struct PoolOps;
 
 template <class T>
@@ -57,10 +79,6 @@ struct PoolOps<simd::Portable<T>> {
   static constexpr int L = P::lanes;
   struct Mask { bool m[L]; };
   struct Idx { int64_t v[L]; };
-  static Vec load2(const T* p) { Vec r; for (int l = 0; l < L; ++l) r.v[l] = p[2 * l]; return r; }
-  static void split2(const T* p, Vec& e, Vec& o) {
-    for (int l = 0; l < L; ++l) e.v[l] = p[2 * l], o.v[l] = p[2 * l + 1];
-  }
   static Vec gather(const T* p, int64_t s) {
     Vec r; for (int l = 0; l < L; ++l) r.v[l] = p[l * s]; return r;
   }
@@ -98,9 +116,6 @@ struct PoolOps<simd::Portable<T>> {
   }
   static void store_index(int64_t* p, Idx i) { for (int l = 0; l < L; ++l) p[l] = i.v[l]; }
   static Vec div(Vec a, T d) { for (int l = 0; l < L; ++l) a.v[l] /= d; return a; }
-  static void interleave(T* y, Vec a, Vec b) {
-    for (int l = 0; l < L; ++l) y[2 * l] = a.v[l], y[2 * l + 1] = b.v[l];
-  }
 };
 
 #if defined(__AVX2__) && defined(__FMA__)
@@ -109,19 +124,6 @@ struct PoolOps<simd::Avx2<float>> {
   using Vec = __m256;
   using Mask = __m256;  // all ones / zeros per 32-bit lane
   struct Idx { __m256i lo, hi; };
-  static Vec load2(const float* p) {
-    return even(_mm256_loadu_ps(p), simd::Avx2<float>::load_partial(p + 8, 7));
-  }
-  static void split2(const float* p, Vec& e, Vec& o) {
-    const __m256 a = _mm256_loadu_ps(p), b = _mm256_loadu_ps(p + 8);
-    e = even(a, b);
-    o = _mm256_castpd_ps(_mm256_permute4x64_pd(
-        _mm256_castps_pd(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1))), _MM_SHUFFLE(3, 1, 2, 0)));
-  }
-  static Vec even(__m256 a, __m256 b) {
-    const __m256 e = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0));  // a0 a2 b0 b2 | a4 a6 b4 b6
-    return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e), _MM_SHUFFLE(3, 1, 2, 0)));
-  }
   static Vec gather(const float* p, int64_t s) {
     const __m256i off = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
                                            _mm256_set1_epi32(static_cast<int>(s)));
@@ -172,12 +174,6 @@ struct PoolOps<simd::Avx2<float>> {
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(p + 4), i.hi);
   }
   static Vec div(Vec a, float d) { return _mm256_div_ps(a, _mm256_set1_ps(d)); }
-  static void interleave(float* y, Vec a, Vec b) {
-    // lo: a0 b0 a1 b1 | a4 b4 a5 b5, hi: a2 b2 a3 b3 | a6 b6 a7 b7
-    const __m256 lo = _mm256_unpacklo_ps(a, b), hi = _mm256_unpackhi_ps(a, b);
-    _mm256_storeu_ps(y, _mm256_permute2f128_ps(lo, hi, 0x20));
-    _mm256_storeu_ps(y + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
-  }
 };
 
 template <>
@@ -185,17 +181,6 @@ struct PoolOps<simd::Avx2<double>> {
   using Vec = __m256d;
   using Mask = __m256d;  // all ones / zeros per 64-bit lane
   using Idx = __m256i;
-  static Vec load2(const double* p) {
-    return even(_mm256_loadu_pd(p), simd::Avx2<double>::load_partial(p + 4, 3));
-  }
-  static Vec even(__m256d a, __m256d b) {
-    return _mm256_permute4x64_pd(_mm256_unpacklo_pd(a, b), _MM_SHUFFLE(3, 1, 2, 0));  // a0 a2 b0 b2
-  }
-  static void split2(const double* p, Vec& e, Vec& o) {
-    const __m256d a = _mm256_loadu_pd(p), b = _mm256_loadu_pd(p + 4);
-    e = even(a, b);
-    o = _mm256_permute4x64_pd(_mm256_unpackhi_pd(a, b), _MM_SHUFFLE(3, 1, 2, 0));
-  }
   static Vec gather(const double* p, int64_t s) {
     const __m128i off =
         _mm_mullo_epi32(_mm_setr_epi32(0, 1, 2, 3), _mm_set1_epi32(static_cast<int>(s)));
@@ -225,11 +210,6 @@ struct PoolOps<simd::Avx2<double>> {
   static Vec zero_unless(Mask k, Vec a) { return _mm256_and_pd(k, a); }
   static void store_index(int64_t* p, Idx i) { _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), i); }
   static Vec div(Vec a, double d) { return _mm256_div_pd(a, _mm256_set1_pd(d)); }
-  static void interleave(double* y, Vec a, Vec b) {
-    const __m256d lo = _mm256_unpacklo_pd(a, b), hi = _mm256_unpackhi_pd(a, b);  // a0 b0 | a2 b2
-    _mm256_storeu_pd(y, _mm256_permute2f128_pd(lo, hi, 0x20));
-    _mm256_storeu_pd(y + 4, _mm256_permute2f128_pd(lo, hi, 0x31));
-  }
 };
 #endif
 
@@ -239,20 +219,6 @@ struct PoolOps<simd::Avx512<float>> {
   using Vec = __m512;
   using Mask = __mmask16;
   struct Idx { __m512i lo, hi; };
-  static __m512i lanes2(int first) {  // first, first + 2, ..., first + 30
-    const __m512i even =
-        _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-    return _mm512_add_epi32(even, _mm512_set1_epi32(first));
-  }
-  static Vec load2(const float* p) {
-    return _mm512_permutex2var_ps(_mm512_loadu_ps(p), lanes2(0),
-                                  simd::Avx512<float>::load_partial(p + 16, 15));
-  }
-  static void split2(const float* p, Vec& e, Vec& o) {
-    const __m512 a = _mm512_loadu_ps(p), b = _mm512_loadu_ps(p + 16);
-    e = _mm512_permutex2var_ps(a, lanes2(0), b);
-    o = _mm512_permutex2var_ps(a, lanes2(1), b);
-  }
   static Vec gather(const float* p, int64_t s) {
     const __m512i off = _mm512_mullo_epi32(
         _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
@@ -297,12 +263,6 @@ struct PoolOps<simd::Avx512<float>> {
     _mm512_storeu_si512(p + 8, i.hi);
   }
   static Vec div(Vec a, float d) { return _mm512_div_ps(a, _mm512_set1_ps(d)); }
-  static void interleave(float* y, Vec a, Vec b) {
-    const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-    const __m512i hi = _mm512_add_epi32(lo, _mm512_set1_epi32(8));
-    _mm512_storeu_ps(y, _mm512_permutex2var_ps(a, lo, b));
-    _mm512_storeu_ps(y + 16, _mm512_permutex2var_ps(a, hi, b));
-  }
 };
 
 template <>
@@ -310,18 +270,6 @@ struct PoolOps<simd::Avx512<double>> {
   using Vec = __m512d;
   using Mask = __mmask8;
   using Idx = __m512i;
-  static __m512i lanes2(int first) {
-    return _mm512_add_epi64(_mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14), _mm512_set1_epi64(first));
-  }
-  static Vec load2(const double* p) {
-    return _mm512_permutex2var_pd(_mm512_loadu_pd(p), lanes2(0),
-                                  simd::Avx512<double>::load_partial(p + 8, 7));
-  }
-  static void split2(const double* p, Vec& e, Vec& o) {
-    const __m512d a = _mm512_loadu_pd(p), b = _mm512_loadu_pd(p + 8);
-    e = _mm512_permutex2var_pd(a, lanes2(0), b);
-    o = _mm512_permutex2var_pd(a, lanes2(1), b);
-  }
   static Vec gather(const double* p, int64_t s) {
     const __m256i off = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
                                            _mm256_set1_epi32(static_cast<int>(s)));
@@ -348,12 +296,6 @@ struct PoolOps<simd::Avx512<double>> {
   static Vec zero_unless(Mask k, Vec a) { return _mm512_maskz_mov_pd(k, a); }
   static void store_index(int64_t* p, Idx i) { _mm512_storeu_si512(p, i); }
   static Vec div(Vec a, double d) { return _mm512_div_pd(a, _mm512_set1_pd(d)); }
-  static void interleave(double* y, Vec a, Vec b) {
-    const __m512i lo = _mm512_setr_epi64(0, 8, 1, 9, 2, 10, 3, 11);
-    const __m512i hi = _mm512_add_epi64(lo, _mm512_set1_epi64(4));
-    _mm512_storeu_pd(y, _mm512_permutex2var_pd(a, lo, b));
-    _mm512_storeu_pd(y + 8, _mm512_permutex2var_pd(a, hi, b));
-  }
 };
 #endif
 
@@ -362,7 +304,7 @@ struct PoolOps<simd::Avx512<double>> {
 template <class V, int Stride>
 typename V::V load_strided(const typename V::type* p, int64_t sw) {
   if constexpr (Stride == kStride1) return V::load(p);
-  else if constexpr (Stride == kStride2) return PoolOps<V>::load2(p);
+  else if constexpr (Stride == kStride2) return load2<V>(p);
   else return PoolOps<V>::gather(p, sw);
 }
 
@@ -430,8 +372,8 @@ void max2x2_row(const PoolRow<typename V::type>& a) {
   const typename Ops::Idx steps = Ops::steps(2);
   for (int64_t j = 0; j < full; j += L) {
     Vec e0, o0, e1, o1;
-    Ops::split2(r0 + 2 * j, e0, o0);
-    Ops::split2(r1 + 2 * j, e1, o1);
+    split2<V>(r0 + 2 * j, e0, o0);
+    split2<V>(r1 + 2 * j, e1, o1);
     const auto k0 = Ops::take(o0, e0), k1 = Ops::take(o1, e1);
     const Vec m0 = Ops::select(k0, o0, e0), m1 = Ops::select(k1, o1, e1);
     const auto k = Ops::take(m1, m0);
@@ -485,8 +427,8 @@ bool place2x2_rows(typename V::type* y0, typename V::type* y1, const typename V:
     const BlockMasks<V> b(idx, base, i, W);
     if (!b.inside) return false;
     const typename V::V x = V::load(v + i);
-    Ops::interleave(y0 + 2 * i, Ops::zero_unless(b.k00, x), Ops::zero_unless(b.k01, x));
-    Ops::interleave(y1 + 2 * i, Ops::zero_unless(b.k10, x), Ops::zero_unless(b.k11, x));
+    interleave<V>(y0 + 2 * i, Ops::zero_unless(b.k00, x), Ops::zero_unless(b.k01, x));
+    interleave<V>(y1 + 2 * i, Ops::zero_unless(b.k10, x), Ops::zero_unless(b.k11, x));
   }
   for (; i < count; ++i) {
     const int at = block_position(idx[i], base, i, W);
@@ -512,8 +454,8 @@ bool gather2x2_row(typename V::type* dx, const typename V::type* x0, const typen
     const BlockMasks<V> b(idx, base, i, W);
     if (!b.inside) return false;
     typename V::V e0, o0, e1, o1;
-    Ops::split2(x0 + 2 * i, e0, o0);
-    Ops::split2(x1 + 2 * i, e1, o1);
+    split2<V>(x0 + 2 * i, e0, o0);
+    split2<V>(x1 + 2 * i, e1, o1);
     V::store(dx + i, Ops::select(b.k01, o0, Ops::select(b.k10, e1, Ops::select(b.k11, o1, e0))));
   }
   for (; i < count; ++i) {
@@ -530,7 +472,7 @@ void repeat2_row(typename V::type* y, const typename V::type* x, int64_t count) 
   int64_t i = 0;
   for (; i + L <= count; i += L) {
     const typename V::V a = V::load(x + i);
-    PoolOps<V>::interleave(y + 2 * i, a, a);
+    interleave<V>(y + 2 * i, a, a);
   }
   for (; i < count; ++i) y[2 * i] = y[2 * i + 1] = x[i];
 }
