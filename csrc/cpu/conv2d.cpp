@@ -143,23 +143,22 @@ void fill_input_tile(T* buf, const T* xg, const ConvShape& s, const InputView& v
         continue;
       }
       const T* src = xg + (c * s.H + h) * s.W;
+      const auto gather = [&](int64_t j0, int64_t j1) {  // buffer columns [j0, j1) by colsrc
+        for (int64_t j = j0; j < j1; ++j) dst[j] = v.colsrc[j] < 0 ? T(0) : src[v.colsrc[j]];
+      };
       if (v.unzip_count) {
         const int64_t ub = v.unzip_begin, ue = ub + v.unzip_count;
-        const auto gather = [&](int64_t j0, int64_t j1) {
-          for (int64_t j = j0; j < j1; ++j) dst[j] = v.colsrc[j] < 0 ? T(0) : src[v.colsrc[j]];
-        };
         gather(0, ub);
         gather(ue, v.wph + ub);
         gather(v.wph + ue, v.row_stride);
         ks.unzip(dst + ub, dst + v.wph + ub, src + v.unzip_src, v.unzip_count);
         continue;
       }
-      for (int64_t j = 0; j < v.copy_begin; ++j) dst[j] = v.colsrc[j] < 0 ? T(0) : src[v.colsrc[j]];
+      gather(0, v.copy_begin);
       if (v.copy_end > v.copy_begin)
         std::memcpy(dst + v.copy_begin, src + (v.copy_begin - s.pad_left),
                     (v.copy_end - v.copy_begin) * sizeof(T));
-      for (int64_t j = v.copy_end; j < v.row_stride; ++j)
-        dst[j] = v.colsrc[j] < 0 ? T(0) : src[v.colsrc[j]];
+      gather(v.copy_end, v.row_stride);
     }
 }
 
@@ -737,16 +736,8 @@ void conv2d_forward(T* y, const T* x, const T* w, const T* bias, const ConvShape
   const int64_t Cg = s.Cg(), Kg = s.Kg(), RS = s.R * s.S;
   // Packed weights per group and block of kb output channels: (Cg, R*S, kb).
   std::vector<T> wp(s.K * Cg * RS);
-  const int64_t kblocks = ceil_div(Kg, ks.kb);
-#pragma omp parallel for num_threads(threads_for(double(wp.size()))) schedule(static)
-  for (int64_t b = 0; b < s.groups * kblocks; ++b) {
-    const int64_t g = b / kblocks, k0 = b % kblocks * ks.kb;
-    const int64_t kb = std::min<int64_t>(ks.kb, Kg - k0);
-    T* dst = wp.data() + (g * Kg + k0) * Cg * RS;
-    const T* src = w + (g * Kg + k0) * Cg * RS;
-    for (int64_t i = 0; i < Cg * RS; ++i)  // kb sequential read streams, contiguous writes
-      for (int64_t k = 0; k < kb; ++k) dst[i * kb + k] = src[k * Cg * RS + i];
-  }
+  pack_row_blocks(wp.data(), w, s.groups, Kg, Cg * RS, int64_t(ks.kb), false,
+                  threads_for(double(wp.size())));
   const int nt = threads_for(conv_flops(s));
   const bool direct = reads_input_directly(s, ks.kb);
   const RowTiles tiles = balanced_row_tiles(s.P, s.N * s.groups, nt, [&](int64_t t) {

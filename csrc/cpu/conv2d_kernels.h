@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "common/math.h"
+
 namespace fastseg::cpu {
 
 // One register tile of KB output channels x NV vectors (L lanes each), reduced over the n
@@ -123,6 +125,25 @@ const ConvKernelSet& conv_kernels_avx2();
 const ConvKernelSet& conv_kernels_avx512();
 
 template <class T> const ConvKernels<T>& conv_kernels();  // of the active ISA
+
+// w (groups * Kg, J) packed per group and block of kb rows, for tiles that broadcast kb weights
+// per step: block (g, k0) is (J, width) at wp + (g * Kp + k0) * J, holding rows k0 + [0, width)
+// of group g. With pad the width is always kb and rows past Kg are zeros (Kp = round_up(Kg, kb));
+// without it the last block is narrower, width = min(kb, Kg - k0) (Kp = Kg).
+template <class T>
+void pack_row_blocks(T* wp, const T* w, int64_t groups, int64_t Kg, int64_t J, int64_t kb,
+                     bool pad, int threads) {
+  const int64_t kblocks = ceil_div(Kg, kb), Kp = pad ? kblocks * kb : Kg;
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (int64_t b = 0; b < groups * kblocks; ++b) {
+    const int64_t g = b / kblocks, k0 = b % kblocks * kb;
+    const int64_t valid = std::min(kb, Kg - k0), width = pad ? kb : valid;
+    T* dst = wp + (g * Kp + k0) * J;
+    const T* src = w + (g * Kg + k0) * J;
+    for (int64_t i = 0; i < J; ++i)  // `valid` sequential read streams, contiguous writes
+      for (int64_t k = 0; k < width; ++k) dst[i * width + k] = k < valid ? src[k * J + i] : T(0);
+  }
+}
 
 // out[i*ldo + k] (+)= in[k*ldi + i] for k < rows, i < cols, in blocks for the caches; full
 // lanes x lanes blocks of an assignment go through the ISA's register transposition.

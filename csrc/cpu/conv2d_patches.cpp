@@ -88,13 +88,7 @@ void patch_conv_forward(T* y, const T* x, const T* w, const T* bias, const ConvS
   // Packed weights per group and block of KB output channels: (J, KB), zero rows past Kg.
   const int64_t kblocks = ceil_div(Kg, KB);
   std::unique_ptr<T[]> wp(new T[s.groups * kblocks * J * KB]);
-#pragma omp parallel for num_threads(threads_for(patch_flops(s))) schedule(static)
-  for (int64_t b = 0; b < s.groups * kblocks; ++b) {
-    const int64_t g = b / kblocks, k0 = b % kblocks * KB;
-    for (int64_t k = k0; k < k0 + KB; ++k)  // KB sequential reads, strided writes
-      for (int64_t j = 0; j < J; ++j)
-        wp[(b * J + j) * KB + k - k0] = k < Kg ? w[(g * Kg + k) * J + j] : T(0);
-  }
+  pack_row_blocks(wp.get(), w, s.groups, Kg, J, int64_t(KB), true, threads_for(patch_flops(s)));
   // Vectors run flat over the output plane (y rows are contiguous); groups of NV per item.
   const int64_t nvec = ceil_div(PQ, L), groups_v = ceil_div(nvec, NV);
   const int64_t kc = panel_rows(ks, J, 2), ldp = int64_t(NV) * L;
