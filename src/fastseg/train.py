@@ -233,8 +233,7 @@ class _CtrlC:
     own handler is installed (not with SIGINT ignored, nor off the main thread)."""
 
     def __init__(self):
-        self.pressed = False
-        self.previous = None
+        self.pressed = self.installed = False
 
     def _handle(self, signum, frame):
         self.pressed = True
@@ -244,16 +243,16 @@ class _CtrlC:
         self.pressed = False
         try:
             if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-                self.previous = signal.default_int_handler  # (set first: a Ctrl-C may follow)
+                self.installed = True  # (set first: a Ctrl-C may follow at once)
                 signal.signal(signal.SIGINT, self._handle)
         except ValueError:  # not the main thread
-            self.previous = None
+            self.installed = False
         return self
 
     def __exit__(self, *exc):
-        if self.previous is not None:
-            signal.signal(signal.SIGINT, self.previous)
-            self.previous = None
+        if self.installed:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            self.installed = False
 
     def check(self):
         if self.pressed:
