@@ -82,6 +82,10 @@ void wgrad_pixel_tile(const WgradPixelTile<typename V::type>& a) {
     for (int j = 0; j < JB; ++j) a.dw[k * a.ldw + j] += V::reduce_add(acc[k][j]);
 }
 
+// Rows of dyt the weight-gradient tile with lanes along output channels prefetches ahead: in the
+// Gram the rows stream from L2, and the loads missed without it (9% of the forward).
+constexpr int kAhead = 8;
+
 template <class V, int KV, int JB>
 void wgrad_channel_tile(const WgradChannelTile<typename V::type>& a) {
   using T = typename V::type;
@@ -93,6 +97,7 @@ void wgrad_channel_tile(const WgradChannelTile<typename V::type>& a) {
   const auto reduce = [&](const T* d, int64_t len, auto x_j) {
     for (int64_t q = 0; q < len; ++q, d += a.ldt) {
       Vec dv[KV];
+      for (int v = 0; v < KV; ++v) __builtin_prefetch(d + kAhead * a.ldt + v * V::lanes);
       for (int v = 0; v < KV; ++v) dv[v] = V::load(d + v * V::lanes);
       for (int j = 0; j < JB; ++j) {
         const Vec xs = V::set1(x_j(j, q, d));
@@ -107,8 +112,8 @@ void wgrad_channel_tile(const WgradChannelTile<typename V::type>& a) {
       for (int j = 0; j < JB; ++j) x[j] = a.x + a.seg_x[s] + a.offs[j];
       reduce(d, a.seg_len[s], [&](int j, int64_t q, const T*) { return x[j][q]; });
     } else {  // x_j = dyt's own column offs[0] + j (one offset: no register per j)
-      const int64_t col = a.offs[0];
-      reduce(d, a.seg_len[s], [&](int j, int64_t, const T* row) { return row[col + j]; });
+      const T* xr = d + a.offs[0];
+      reduce(d, a.seg_len[s], [&](int j, int64_t q, const T*) { return xr[q * a.ldt + j]; });
     }
   }
   for (int j = 0; j < JB; ++j)
