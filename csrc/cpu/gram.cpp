@@ -24,6 +24,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 #include "common/math.h"
@@ -82,8 +83,8 @@ void thread_range(int64_t items, int tid, int nth, int64_t* begin, int64_t* end)
 // i >= the strip's block, and in the strip's own block only the vectors that reach i >= j0 (the
 // triangle and a sliver below it: 7% more FLOPs at C = 256). Blocks make the tile's loads one
 // sequential stream; the strip's block (chunk x B, 16 KB) stays in L1 while the others stream
-// from L2 (the tile prefetches them). Gt (C, Cpad) is a padded copy of G, since the tile writes whole vectors; finish()
-// scales and mirrors it into G.
+// from L2 (the tile prefetches them). Gt (C, Cpad) is a padded copy of G, since the tile writes
+// whole vectors; finish() adds, scales and mirrors the partial sums into G.
 template <class T>
 struct Triangle {
   const ConvKernels<T>& ks;
@@ -109,6 +110,10 @@ struct Triangle {
     }
   }
   int64_t size() const { return int64_t(tiles.size()) / 4; }
+  // Vectors of columns of a tile from column i0: to the end of i0's block or of Cpad.
+  int vectors(int64_t i0) const {
+    return int(std::min<int64_t>(ks.ckv - i0 % B / pl.L, (Cpad - i0) / pl.L));
+  }
   int64_t panel_size() const { return blocks * pl.chunk * B; }
 
   // The panel = columns [p0, p0 + len) of fn (C, HW) transposed, block by block. The padding
@@ -119,8 +124,14 @@ struct Triangle {
                              std::min(B, pl.C - b * B), len, ks);
   }
 
-  // Tiles [t0, t1) of chunks [k0, k1) of fn (C, HW) added into gt (C, Cpad), chunk after chunk.
+  // Tiles [t0, t1) of chunks [k0, k1) of fn (C, HW) into gt (C, Cpad): their elements zeroed
+  // (by the thread that then adds into them, in its cache), then chunk after chunk added.
   void run(T* gt, const T* fn, T* panel, int64_t k0, int64_t k1, int64_t t0, int64_t t1) const {
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t* tile = &tiles[4 * t];
+      for (int64_t j = tile[0]; j < tile[0] + tile[3]; ++j)
+        std::fill(gt + j * Cpad + tile[1], gt + j * Cpad + tile[1] + vectors(tile[1]) * pl.L, T(0));
+    }
     const int64_t zero = 0;
     for (int64_t k = k0; k < k1; ++k) {
       const int64_t p0 = k * pl.chunk, len = std::min(pl.chunk, pl.HW - p0);
@@ -128,23 +139,27 @@ struct Triangle {
       for (int64_t t = t0; t < t1; ++t) {
         const int64_t* tile = &tiles[4 * t];
         const int64_t j0 = tile[0], i0 = tile[1];
-        const int kv = int(std::min<int64_t>(ks.ckv - i0 % B / pl.L, (Cpad - i0) / pl.L));
         WgradChannelTile<T> a{panel + i0 / B * pl.chunk * B + i0 % B, nullptr, tile + 2, &zero,
                               &zero, &len, 1, B, Cpad, gt + j0 * Cpad + i0};
-        ks.wgrad_channel[kv - 1][tile[3] - 1](a);
+        ks.wgrad_channel[vectors(i0) - 1][tile[3] - 1](a);
       }
     }
   }
 
-  // Row j of g (C, C) from row j of the S partial sums gt (S, C, Cpad), added in order: the part
-  // i >= j, scaled, and its mirror in column j. Rows write disjoint elements, so rows may run in
-  // parallel.
-  void finish(T* g, const T* gt, int64_t S, int64_t j, T scale) const {
-    const int64_t part = pl.C * Cpad;
-    for (int64_t i = j; i < pl.C; ++i) {
-      T sum = gt[j * Cpad + i];
-      for (int64_t s = 1; s < S; ++s) sum += gt[s * part + j * Cpad + i];
-      g[j * pl.C + i] = g[i * pl.C + j] = sum * scale;
+  // Block (J, I), I >= J, of g (C, C) in L x L blocks, from the S partial sums gt (S, C, Cpad)
+  // added in order and scaled, stored at (J, I) and mirrored to (I, J): on the diagonal only its
+  // part i >= j, so that g is exactly symmetric. Blocks write disjoint elements.
+  void finish(T* g, const T* gt, int64_t S, int64_t J, int64_t I, T scale) const {
+    const int64_t L = pl.L, C = pl.C, j0 = J * L, i0 = I * L;
+    const int64_t rows = std::min(L, C - j0), cols = std::min(L, C - i0);
+    T sum[ConvKernels<T>::kMaxLanes];
+    for (int64_t r = 0; r < rows; ++r) {
+      const T* src = gt + (j0 + r) * Cpad + i0;  // whole vectors: Cpad pads the last one
+      std::copy(src, src + L, sum);
+      for (int64_t s = 1; s < S; ++s)
+        for (int64_t c = 0; c < L; ++c) sum[c] += src[s * C * Cpad + c];
+      for (int64_t c = I == J ? r : 0; c < cols; ++c)
+        g[(j0 + r) * C + i0 + c] = g[(i0 + c) * C + j0 + r] = sum[c] * scale;
     }
   }
 };
@@ -166,7 +181,8 @@ void gram_forward(T* g, const T* f, int64_t N, int64_t C, int64_t H, int64_t W, 
                                                   pl.HW / tri.Cpad}), 1, kSegments);
   const int64_t ntiles = tri.size(), items = N * S * ntiles, gt_size = C * tri.Cpad;
   const int nt = threads_for(double(N) * C * C * H * W);  // the triangle's flops
-  std::vector<T> gt(N * S * gt_size, T(0)), panels(nt * tri.panel_size());
+  std::unique_ptr<T[]> gt(new T[N * S * gt_size]);  // zeroed by the tiles (run)
+  std::vector<T> panels(nt * tri.panel_size());
 
   // Each thread takes a contiguous range of the (sample, segment, tile) items and transposes its
   // own chunks: no barrier until the triangles are complete (barriers are costly on busy cores).
@@ -177,15 +193,18 @@ void gram_forward(T* g, const T* f, int64_t N, int64_t C, int64_t H, int64_t W, 
     thread_range(items, tid, omp_get_num_threads(), &begin, &end);
     for (int64_t ns = begin / ntiles; ns * ntiles < end; ++ns) {
       const int64_t n = ns / S, s = ns % S;
-      tri.run(gt.data() + ns * gt_size, f + n * C * pl.HW, panels.data() + tid * tri.panel_size(),
+      tri.run(gt.get() + ns * gt_size, f + n * C * pl.HW, panels.data() + tid * tri.panel_size(),
               s * pl.chunks() / S, (s + 1) * pl.chunks() / S,
               std::max<int64_t>(begin - ns * ntiles, 0), std::min(end - ns * ntiles, ntiles));
     }
 #pragma omp barrier
-    // Blocks of 16 rows: the column writes of different threads stay on different cache lines.
-#pragma omp for schedule(static, 16)
-    for (int64_t r = 0; r < N * C; ++r)
-      tri.finish(g + r / C * C * C, gt.data() + r / C * S * gt_size, S, r % C, scale);
+    // The blocks I >= J of every sample, in turn: neighbouring blocks go to different threads.
+    const int64_t nb = ceil_div(C, int64_t(pl.L));
+#pragma omp for schedule(static, 1)
+    for (int64_t b = 0; b < N * nb * nb; ++b) {
+      const int64_t n = b / (nb * nb), J = b / nb % nb, I = b % nb;
+      if (I >= J) tri.finish(g + n * C * C, gt.get() + n * S * gt_size, S, J, I, scale);
+    }
   }
 }
 
