@@ -93,14 +93,14 @@ void wgrad_channel_tile(const WgradChannelTile<typename V::type>& a) {
   Vec acc[KV][JB];
   for (int v = 0; v < KV; ++v)
     for (int j = 0; j < JB; ++j) acc[v][j] = V::zero();
-  // acc[v][j] += dyt row q (vector v) * x_j(q, row q) over the len rows from d.
+  // acc[v][j] += dyt row q (vector v) * x_j(q) over the len rows from d.
   const auto reduce = [&](const T* d, int64_t len, auto x_j) {
     for (int64_t q = 0; q < len; ++q, d += a.ldt) {
       Vec dv[KV];
       for (int v = 0; v < KV; ++v) __builtin_prefetch(d + kAhead * a.ldt + v * V::lanes);
       for (int v = 0; v < KV; ++v) dv[v] = V::load(d + v * V::lanes);
       for (int j = 0; j < JB; ++j) {
-        const Vec xs = V::set1(x_j(j, q, d));
+        const Vec xs = V::set1(x_j(j, q));
         for (int v = 0; v < KV; ++v) acc[v][j] = V::fma(dv[v], xs, acc[v][j]);
       }
     }
@@ -110,10 +110,10 @@ void wgrad_channel_tile(const WgradChannelTile<typename V::type>& a) {
     if (a.x) {
       const T* x[JB];
       for (int j = 0; j < JB; ++j) x[j] = a.x + a.seg_x[s] + a.offs[j];
-      reduce(d, a.seg_len[s], [&](int j, int64_t q, const T*) { return x[j][q]; });
+      reduce(d, a.seg_len[s], [&](int j, int64_t q) { return x[j][q]; });
     } else {  // x_j = dyt's own column offs[0] + j (one offset: no register per j)
       const T* xr = d + a.offs[0];
-      reduce(d, a.seg_len[s], [&](int j, int64_t q, const T*) { return xr[q * a.ldt + j]; });
+      reduce(d, a.seg_len[s], [&](int j, int64_t q) { return xr[q * a.ldt + j]; });
     }
   }
   for (int j = 0; j < JB; ++j)
