@@ -116,10 +116,13 @@ def test_conv_transpose2d_unet_up_convolution(shape, dtype, isa, rng):
 # (N, C_in, C_out/groups, H, W, kernel rows R, output_padding, groups): the patch path (kernel
 # (R, 2) at its own stride, no padding): a single column, channels that fill no tile, more input
 # channels than one panel block (200 > 128) and, for the input gradient, more patch rows than
-# one (40 * 2 * 2 = 160), rows past the last patch (output_padding), 1-row kernels, groups.
+# one (40 * 2 * 2 = 160), rows past the last patch (output_padding), 1-row kernels, groups; for
+# the weight gradient's path with lanes along input channels (at least a vector of them per
+# group), groups and a 1-row kernel.
 PATCHES = [(2, 5, 3, 7, 1, 2, (1, 1), 1), (1, 200, 7, 5, 11, 2, (0, 1), 1),
            (1, 6, 9, 4, 40, 3, (2, 0), 3), (3, 4, 2, 9, 8, 1, (0, 1), 2),
-           (1, 130, 40, 3, 17, 2, (0, 0), 1), (2, 8, 4, 1, 23, 2, (1, 0), 2)]
+           (1, 130, 40, 3, 17, 2, (0, 0), 1), (2, 8, 4, 1, 23, 2, (1, 0), 2),
+           (2, 40, 5, 6, 7, 2, (1, 1), 2), (1, 36, 3, 5, 9, 1, (0, 1), 1)]
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

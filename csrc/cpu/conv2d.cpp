@@ -548,9 +548,7 @@ void wgrad_by_channels(T* dw, const T* x, const T* dy, const ConvShape& s,
   const int L = ks.lanes;
   const int64_t Cg = s.Cg(), Kg = s.Kg(), RS = s.R * s.S, J = Cg * RS, Kpad = round_up(Kg, L);
   const int64_t PQ = s.P * s.Q, kv_channels = int64_t(ks.ckv) * L;
-  // Rows of dyt one vector longer than Kpad where Kpad is a multiple of 1 KiB: such rows map a
-  // tile's slice of dyt onto a few cache sets.
-  const int64_t ldt = Kpad * int64_t(sizeof(T)) % 1024 ? Kpad : Kpad + L;
+  const int64_t ldt = unaliased_ld(Kpad, sizeof(T));
   const bool direct = reads_input_directly(s, kv_channels);
   int64_t tp = std::min<int64_t>(s.P, 64);
   while (tp > 1 && input_buffer_bytes(s, tp, sizeof(T), direct) > kBufferBudget) --tp;
@@ -813,7 +811,8 @@ void conv2d_backward_weight(T* dw, const T* x, const T* dy, const ConvShape& s) 
   if (s.N == 0) return;
   const ConvKernels<T>& ks = conv_kernels<T>();
   // The transposition of dy costs ~Kg per pixel against 2*Kg*Cg*R*S flops.
-  if (s.Kg() >= ks.lanes && s.Cg() * s.R * s.S >= 32) wgrad_by_channels(dw, x, dy, s, ks);
+  if (s.Kg() >= ks.lanes && is_patch_conv(s)) patch_conv_backward_weight(dw, x, dy, s);
+  else if (s.Kg() >= ks.lanes && s.Cg() * s.R * s.S >= 32) wgrad_by_channels(dw, x, dy, s, ks);
   else wgrad_by_pixels(dw, x, dy, s, ks);
 }
 

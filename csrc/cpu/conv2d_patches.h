@@ -21,4 +21,9 @@ template <class T>
 void patch_conv_backward_input(T* dx, const T* dy, const T* w, const T* bias,
                                const ConvShape& s);
 
+// conv2d_backward_weight for a patch geometry with Kg >= lanes: dw (K, Cg*R*2) += dy x
+// (patches)^T, accumulated.
+template <class T>
+void patch_conv_backward_weight(T* dw, const T* x, const T* dy, const ConvShape& s);
+
 }  // namespace fastseg::cpu

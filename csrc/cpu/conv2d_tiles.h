@@ -93,11 +93,12 @@ void wgrad_channel_tile(const WgradChannelTile<typename V::type>& a) {
   Vec acc[KV][JB];
   for (int v = 0; v < KV; ++v)
     for (int j = 0; j < JB; ++j) acc[v][j] = V::zero();
-  // acc[v][j] += dyt row q (vector v) * x_j(q) over the len rows from d.
-  const auto reduce = [&](const T* d, int64_t len, auto x_j) {
+  // acc[v][j] += dyt row q (vector v) * x_j(q) over the len rows from d; ahead(q) prefetches x.
+  const auto reduce = [&](const T* d, int64_t len, auto x_j, auto ahead) {
     for (int64_t q = 0; q < len; ++q, d += a.ldt) {
       Vec dv[KV];
       for (int v = 0; v < KV; ++v) __builtin_prefetch(d + kAhead * a.ldt + v * V::lanes);
+      ahead(q + kAhead);
       for (int v = 0; v < KV; ++v) dv[v] = V::load(d + v * V::lanes);
       for (int j = 0; j < JB; ++j) {
         const Vec xs = V::set1(x_j(j, q));
@@ -107,13 +108,22 @@ void wgrad_channel_tile(const WgradChannelTile<typename V::type>& a) {
   };
   for (int64_t s = 0; s < a.nseg; ++s) {
     const T* d = a.dyt + a.seg_d[s];
-    if (a.x) {
+    if (!a.ldx) {
       const T* x[JB];
       for (int j = 0; j < JB; ++j) x[j] = a.x + a.seg_x[s] + a.offs[j];
-      reduce(d, a.seg_len[s], [&](int j, int64_t q) { return x[j][q]; });
-    } else {  // x_j = dyt's own column offs[0] + j (one offset: no register per j)
-      const T* xr = d + a.offs[0];
-      reduce(d, a.seg_len[s], [&](int j, int64_t q) { return xr[q * a.ldt + j]; });
+      reduce(d, a.seg_len[s], [&](int j, int64_t q) { return x[j][q]; }, [](int64_t) {});
+    } else {  // x_j = column offs[0] + j of a pixel row (one pointer: no register per j)
+      const T* xr = (a.x ? a.x + a.seg_x[s] : d) + a.offs[0];
+      const auto x_j = [&](int j, int64_t q) { return xr[q * a.ldx + j]; };
+      if (!a.x) {  // the rows of dyt: prefetched above
+        reduce(d, a.seg_len[s], x_j, [](int64_t) {});
+        continue;
+      }
+      // Rows of x more than 2 KB apart, beyond the stride prefetcher: both ends of the columns.
+      reduce(d, a.seg_len[s], x_j, [&](int64_t q) {
+        __builtin_prefetch(xr + q * a.ldx);
+        __builtin_prefetch(xr + q * a.ldx + JB - 1);
+      });
     }
   }
   for (int j = 0; j < JB; ++j)

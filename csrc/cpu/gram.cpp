@@ -140,7 +140,7 @@ struct Triangle {
         const int64_t* tile = &tiles[4 * t];
         const int64_t j0 = tile[0], i0 = tile[1];
         WgradChannelTile<T> a{panel + i0 / B * pl.chunk * B + i0 % B, nullptr, tile + 2, &zero,
-                              &zero, &len, 1, B, Cpad, gt + j0 * Cpad + i0};
+                              &zero, &len, 1, B, Cpad, gt + j0 * Cpad + i0, B};
         ks.wgrad_channel[vectors(i0) - 1][tile[3] - 1](a);
       }
     }
