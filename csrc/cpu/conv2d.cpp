@@ -564,7 +564,7 @@ void wgrad_by_channels(T* dw, const T* x, const T* dy, const ConvShape& s,
   const int64_t range = ceil_div(jblocks, nranges);
   nranges = ceil_div(jblocks, range);
   std::vector<T> dwt(s.groups * J * Kpad, T(0));
-  std::unique_ptr<T[]> dyt(new T[PQ * ldt]);
+  const LineArray<T> dyt = line_array<T>(PQ * ldt, false);
   std::vector<T> bufs(nt * v.buffer_size(s));
   std::vector<int64_t> segs(nt * 3 * max_segments), blocks(nt * (max_segments + 1));
 

@@ -43,15 +43,16 @@ int64_t panel_rows(const ConvKernels<T>& ks, int64_t total, int64_t unit) {
 double patch_flops(const ConvShape& s) { return 2.0 * s.N * s.K * s.Cg() * s.R * 2 * s.P * s.Q; }
 
 // Runs body(panel, n, g, v) for every item (image n, group g, group v of vectors of pixels),
-// static schedule, each thread with its own panel of panel_size elements.
+// static schedule, each thread with its own panel of panel_size elements (from a 64-byte line).
 template <class T, class Body>
 void for_each_item(const ConvShape& s, int64_t groups_v, int64_t panel_size, Body body) {
   const int nt = threads_for(patch_flops(s));
-  std::vector<T> panels(nt * panel_size);
+  const int64_t stride = round_up(panel_size, line_elements<T>());
+  const LineArray<T> panels = line_array<T>(nt * stride, true);
   const int64_t items = s.N * s.groups * groups_v;
 #pragma omp parallel for num_threads(nt) schedule(static)
   for (int64_t item = 0; item < items; ++item)
-    body(panels.data() + omp_get_thread_num() * panel_size, item / (s.groups * groups_v),
+    body(panels.get() + omp_get_thread_num() * stride, item / (s.groups * groups_v),
          item / groups_v % s.groups, item % groups_v);
 }
 
@@ -255,14 +256,15 @@ void patch_conv_backward_weight(T* dw, const T* x, const T* dy, const ConvShape&
   const int64_t kranges = std::min(kvblocks, ceil_div(int64_t(nt), parts));
   std::unique_ptr<T[]> sums(new T[parts * part]);
   // Panels zeroed once: the transposition never writes dyt's padding channels.
-  std::vector<T> panels(nt * kPixels * (ldt + ldu), T(0));
+  const int64_t panel = round_up(kPixels * (ldt + ldu), line_elements<T>());
+  const LineArray<T> panels = line_array<T>(nt * panel, true);
 #pragma omp parallel for num_threads(nt) schedule(static)
   for (int64_t item = 0; item < parts * kranges; ++item) {
     const int64_t g = item / (S * kranges), seg = item / kranges % S, kr = item % kranges;
     const int64_t k_lo = kr * kvblocks / kranges * kv_channels;
     const int64_t k_hi = std::min(Kpad, (kr + 1) * kvblocks / kranges * kv_channels);
     T* dwt = sums.get() + (g * S + seg) * part;
-    T* dyt = panels.data() + omp_get_thread_num() * kPixels * (ldt + ldu);
+    T* dyt = panels.get() + omp_get_thread_num() * panel;
     T* ut = dyt + kPixels * ldt;
     for (int64_t j = 0; j < J; ++j) std::fill(dwt + j * Kpad + k_lo, dwt + j * Kpad + k_hi, T(0));
     const int64_t zero = 0;
