@@ -255,45 +255,48 @@ void patch_conv_backward_weight(T* dw, const T* x, const T* dy, const ConvShape&
   const int nt = threads_for(patch_flops(s));
   const int64_t kranges = std::min(kvblocks, ceil_div(int64_t(nt), parts));
   std::unique_ptr<T[]> sums(new T[parts * part]);
-  // Panels zeroed once: the transposition never writes dyt's padding channels.
-  const int64_t panel = round_up(kPixels * (ldt + ldu), line_elements<T>());
-  const LineArray<T> panels = line_array<T>(nt * panel, true);
-#pragma omp parallel for num_threads(nt) schedule(static)
-  for (int64_t item = 0; item < parts * kranges; ++item) {
-    const int64_t g = item / (S * kranges), seg = item / kranges % S, kr = item % kranges;
-    const int64_t k_lo = kr * kvblocks / kranges * kv_channels;
-    const int64_t k_hi = std::min(Kpad, (kr + 1) * kvblocks / kranges * kv_channels);
-    T* dwt = sums.get() + (g * S + seg) * part;
+  const int64_t panel = round_up(kPixels * (ldt + ldu), line_elements<T>()), jranges = ceil_div(J, 64);
+  const LineArray<T> panels = line_array<T>(nt * panel, false);
+#pragma omp parallel num_threads(nt)
+  {
     T* dyt = panels.get() + omp_get_thread_num() * panel;
     T* ut = dyt + kPixels * ldt;
-    for (int64_t j = 0; j < J; ++j) std::fill(dwt + j * Kpad + k_lo, dwt + j * Kpad + k_hi, T(0));
-    const int64_t zero = 0;
-    for (int64_t c = seg * chunks / S; c < (seg + 1) * chunks / S; ++c) {
-      const int64_t n = c / per_image, f0 = c % per_image * kPixels;
-      const int64_t len = std::min(kPixels, PQ - f0);
-      transpose_block<false>(dyt + k_lo, ldt, dy + (n * s.K + g * Kg + k_lo) * PQ + f0, PQ,
-                             std::min(k_hi, Kg) - k_lo, len, ks);
-      transpose_patches(ut, ldu, x + (n * s.C + g * Cg) * s.H * s.W, s, f0, len);
-      for (int64_t k0 = k_lo; k0 < k_hi; k0 += kv_channels)
-        for (int64_t j0 = 0; j0 < J; j0 += ks.cjb) {
-          const int kv = static_cast<int>(std::min<int64_t>(ks.ckv, (Kpad - k0) / L));
-          const int jb = static_cast<int>(std::min<int64_t>(ks.cjb, J - j0));
-          WgradChannelTile<T> a{dyt + k0, ut, &j0, &zero, &zero, &len, 1, ldt, Kpad,
-                                dwt + j0 * Kpad + k0, ldu};
-          ks.wgrad_channel[kv - 1][jb - 1](a);
-        }
+    // The transposition never writes dyt's padding channels: zeroed once, by their thread.
+    for (int64_t i = 0; i < kPixels; ++i) std::fill(dyt + i * ldt + Kg, dyt + i * ldt + Kpad, T(0));
+#pragma omp for schedule(static)
+    for (int64_t item = 0; item < parts * kranges; ++item) {
+      const int64_t g = item / (S * kranges), seg = item / kranges % S, kr = item % kranges;
+      const int64_t k_lo = kr * kvblocks / kranges * kv_channels;
+      const int64_t k_hi = std::min(Kpad, (kr + 1) * kvblocks / kranges * kv_channels);
+      T* dwt = sums.get() + (g * S + seg) * part;
+      for (int64_t j = 0; j < J; ++j) std::fill(dwt + j * Kpad + k_lo, dwt + j * Kpad + k_hi, T(0));
+      const int64_t zero = 0;
+      for (int64_t c = seg * chunks / S; c < (seg + 1) * chunks / S; ++c) {
+        const int64_t n = c / per_image, f0 = c % per_image * kPixels;
+        const int64_t len = std::min(kPixels, PQ - f0);
+        transpose_block<false>(dyt + k_lo, ldt, dy + (n * s.K + g * Kg + k_lo) * PQ + f0, PQ,
+                               std::min(k_hi, Kg) - k_lo, len, ks);
+        transpose_patches(ut, ldu, x + (n * s.C + g * Cg) * s.H * s.W, s, f0, len);
+        for (int64_t k0 = k_lo; k0 < k_hi; k0 += kv_channels)
+          for (int64_t j0 = 0; j0 < J; j0 += ks.cjb) {
+            const int kv = static_cast<int>(std::min<int64_t>(ks.ckv, (Kpad - k0) / L));
+            const int jb = static_cast<int>(std::min<int64_t>(ks.cjb, J - j0));
+            WgradChannelTile<T> a{dyt + k0, ut, &j0, &zero, &zero, &len, 1, ldt, Kpad,
+                                  dwt + j0 * Kpad + k0, ldu};
+            ks.wgrad_channel[kv - 1][jb - 1](a);
+          }
+      }
     }
-  }
-  // dw (Kg, J) += the partial sums (J, Kpad) added in order and transposed, per group, in ranges
-  // of 64 pairs.
-  const int64_t jranges = ceil_div(J, 64);
-#pragma omp parallel for num_threads(nt) schedule(static)
-  for (int64_t b = 0; b < s.groups * jranges; ++b) {
-    const int64_t g = b / jranges, j0 = b % jranges * 64, rows = std::min<int64_t>(64, J - j0);
-    T* sum = sums.get() + g * S * part + j0 * Kpad;
-    for (int64_t seg = 1; seg < S; ++seg)
-      for (int64_t i = 0; i < rows * Kpad; ++i) sum[i] += sum[seg * part + i];
-    transpose_block<true>(dw + g * Kg * J + j0, J, sum, Kpad, rows, Kg, ks);
+    // dw (Kg, J) += the partial sums (J, Kpad) added in order and transposed, per group, in
+    // ranges of 64 pairs (after the barrier of the loop above).
+#pragma omp for schedule(static)
+    for (int64_t b = 0; b < s.groups * jranges; ++b) {
+      const int64_t g = b / jranges, j0 = b % jranges * 64, rows = std::min<int64_t>(64, J - j0);
+      T* sum = sums.get() + g * S * part + j0 * Kpad;
+      for (int64_t seg = 1; seg < S; ++seg)
+        for (int64_t i = 0; i < rows * Kpad; ++i) sum[i] += sum[seg * part + i];
+      transpose_block<true>(dw + g * Kg * J + j0, J, sum, Kpad, rows, Kg, ks);
+    }
   }
 }
 
