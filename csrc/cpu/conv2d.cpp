@@ -123,11 +123,14 @@ InputView make_input_view(const ConvShape& s, int64_t tp, bool direct, int64_t a
   return v;
 }
 
-int64_t input_buffer_bytes(const ConvShape& s, int64_t tp, size_t elem, bool direct) {
+// The buffer_size of make_input_view(s, tp, direct, align) in bytes.
+int64_t input_buffer_bytes(const ConvShape& s, int64_t tp, size_t elem, bool direct,
+                           int64_t align = 1) {
   if (direct) return 0;
   const int64_t wpad = (s.Q - 1) * s.stride_w + (s.S - 1) * s.dil_w + 1;
   const int64_t rows = (tp - 1) * s.stride_h + (s.R - 1) * s.dil_h + 1;
-  return s.Cg() * rows * round_up(wpad, s.stride_w) * static_cast<int64_t>(elem);
+  return s.Cg() * rows * s.stride_w * round_up(ceil_div(wpad, s.stride_w), align) *
+         static_cast<int64_t>(elem);
 }
 
 // Copies the padded input rows of the tile starting at output row p0 of channels [c_lo, c_hi)
@@ -740,15 +743,16 @@ void conv2d_forward(T* y, const T* x, const T* w, const T* bias, const ConvShape
                   threads_for(double(wp.size())));
   const int nt = threads_for(conv_flops(s));
   const bool direct = reads_input_directly(s, ks.kb);
-  const RowTiles tiles = balanced_row_tiles(s.P, s.N * s.groups, nt, [&](int64_t t) {
-    return input_buffer_bytes(s, t, sizeof(T), direct) <= kBufferBudget;
-  });
   const int64_t wpad = (s.Q - 1) * s.stride_w + (s.S - 1) * s.dil_w + 1;  // row_stride unaligned
   const bool flat = !direct && s.stride_h == 1 && s.stride_w == 1 && use_flat_rows(s.Q, wpad, L);
   // Rows of at least 4 lines start on a line (at most 25% more buffer): dev micro-benchmark of
   // the 4 x 6 tile, 3x3 taps over 64 channels, 150 -> 163 GFLOP/s on hot rows.
   const bool aligned = !direct && !flat && ceil_div(wpad, s.stride_w) >= 4 * line_elements<T>();
-  const InputView v = make_input_view(s, tiles.max_rows, direct, aligned ? line_elements<T>() : 1);
+  const int64_t align = aligned ? line_elements<T>() : 1;
+  const RowTiles tiles = balanced_row_tiles(s.P, s.N * s.groups, nt, [&](int64_t t) {
+    return input_buffer_bytes(s, t, sizeof(T), direct, align) <= kBufferBudget;
+  });
+  const InputView v = make_input_view(s, tiles.max_rows, direct, align);
   const int64_t ntiles = tiles.count, items = s.N * s.groups * ntiles;
   const int64_t flat_tile = round_up(v.tp * v.row_stride, L);  // one output plane of a tile
   const int64_t per_thread = round_up(

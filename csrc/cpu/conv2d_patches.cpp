@@ -74,16 +74,16 @@ void unzip_patches(T* rows, int64_t ld, const T* xg, const ConvShape& s, int64_t
 }
 
 // ut[(f - f0)*ldu + 2*ca + b] = x[c, R*i + a, 2j + b] for the pixels f = i*Q + j in
-// [f0, f0 + len) and every pair ca = c*R + a: the patches of the image xg (Cg, H, W) transposed,
+// [f0, f0 + len) and the pairs ca = c*R + a in [ca0, ca1): the patches of the image xg (Cg, H, W) transposed,
 // one row per pixel, its elements in the order of the weights' (c, a, b). It streams x from
 // memory or L3: neither an 8 x 8 register transpose of the pairs nor a prefetch of the next
 // chunk made it measurably faster than these scalar copies.
 template <class T>
 void transpose_patches(T* ut, int64_t ldu, const T* xg, const ConvShape& s, int64_t f0,
-                       int64_t len) {
+                       int64_t len, int64_t ca0, int64_t ca1) {
   for (int64_t f = f0; f < f0 + len;) {
     const int64_t i = f / s.Q, j = f % s.Q, n = std::min(f0 + len - f, s.Q - j);
-    for (int64_t ca = 0; ca < s.Cg() * s.R; ++ca) {
+    for (int64_t ca = ca0; ca < ca1; ++ca) {
       const T* src = xg + (ca / s.R * s.H + s.R * i + ca % s.R) * s.W + 2 * j;
       T* dst = ut + (f - f0) * ldu + 2 * ca;
       for (int64_t t = 0; t < n; ++t) {
@@ -231,9 +231,9 @@ void patch_conv_backward_input(T* dx, const T* dy, const T* w, const T* bias,
 
 // Weight gradient: the pixels of all images, flat, are cut into chunks of kPixels, and the chunks
 // into kSegments segments of consecutive chunks, each with a partial sum (J, Kpad) of its own. An
-// item (group, segment, range of blocks of output channels) transposes each chunk of dy (its
-// channels) into a panel dyt (pixel, channel) and the chunk's patches into a panel ut (pixel,
-// pair), both in its own cache, and runs the weight-gradient tile over them: lanes along output
+// item (group, segment, range of output channels, range of pairs) transposes each chunk of dy
+// (its channels) into a panel dyt (pixel, channel) and the chunk's patches (its pairs) into a
+// panel ut (pixel, pair), both in its own cache, and runs the weight-gradient tile over them: lanes along output
 // channels, broadcasts from one row of ut per pixel. The partial sums are then added in order and
 // transposed into dw. The split into segments depends on the shape only: results do not depend on
 // the number of threads. Extra memory: kSegments copies of w, per thread the two panels.
@@ -252,10 +252,13 @@ void patch_conv_backward_weight(T* dw, const T* x, const T* dy, const ConvShape&
   const int64_t per_image = ceil_div(PQ, kPixels), chunks = s.N * per_image;
   if (chunks == 0) return;
   const int64_t S = std::min(chunks, kSegments), parts = s.groups * S;
+  // More threads than partial sums split the output channels, then the pairs, of each segment.
   const int nt = threads_for(patch_flops(s));
-  const int64_t kranges = std::min(kvblocks, ceil_div(int64_t(nt), parts));
-  std::unique_ptr<T[]> sums(new T[parts * part]);
-  const int64_t panel = round_up(kPixels * (ldt + ldu), line_elements<T>()), jranges = ceil_div(J, 64);
+  const int64_t jblocks = ceil_div(J, int64_t(ks.cjb)), splits = ceil_div(int64_t(nt), parts);
+  const int64_t kranges = std::min(kvblocks, splits);
+  const int64_t jranges = std::min(jblocks, ceil_div(splits, kranges));
+  const LineArray<T> sums = line_array<T>(parts * part, false);
+  const int64_t panel = round_up(kPixels * (ldt + ldu), line_elements<T>());
   const LineArray<T> panels = line_array<T>(nt * panel, false);
 #pragma omp parallel num_threads(nt)
   {
@@ -264,21 +267,26 @@ void patch_conv_backward_weight(T* dw, const T* x, const T* dy, const ConvShape&
     // The transposition never writes dyt's padding channels: zeroed once, by their thread.
     for (int64_t i = 0; i < kPixels; ++i) std::fill(dyt + i * ldt + Kg, dyt + i * ldt + Kpad, T(0));
 #pragma omp for schedule(static)
-    for (int64_t item = 0; item < parts * kranges; ++item) {
-      const int64_t g = item / (S * kranges), seg = item / kranges % S, kr = item % kranges;
+    for (int64_t item = 0; item < parts * kranges * jranges; ++item) {
+      const int64_t gs = item / (kranges * jranges), g = gs / S, seg = gs % S;
+      const int64_t kr = item / jranges % kranges, jr = item % jranges;
       const int64_t k_lo = kr * kvblocks / kranges * kv_channels;
       const int64_t k_hi = std::min(Kpad, (kr + 1) * kvblocks / kranges * kv_channels);
-      T* dwt = sums.get() + (g * S + seg) * part;
-      for (int64_t j = 0; j < J; ++j) std::fill(dwt + j * Kpad + k_lo, dwt + j * Kpad + k_hi, T(0));
+      const int64_t j_lo = jr * jblocks / jranges * ks.cjb;  // even: cjb is
+      const int64_t j_hi = std::min(J, (jr + 1) * jblocks / jranges * ks.cjb);
+      T* dwt = sums.get() + gs * part;
+      for (int64_t j = j_lo; j < j_hi; ++j)
+        std::fill(dwt + j * Kpad + k_lo, dwt + j * Kpad + k_hi, T(0));
       const int64_t zero = 0;
       for (int64_t c = seg * chunks / S; c < (seg + 1) * chunks / S; ++c) {
         const int64_t n = c / per_image, f0 = c % per_image * kPixels;
         const int64_t len = std::min(kPixels, PQ - f0);
         transpose_block<false>(dyt + k_lo, ldt, dy + (n * s.K + g * Kg + k_lo) * PQ + f0, PQ,
                                std::min(k_hi, Kg) - k_lo, len, ks);
-        transpose_patches(ut, ldu, x + (n * s.C + g * Cg) * s.H * s.W, s, f0, len);
+        transpose_patches(ut, ldu, x + (n * s.C + g * Cg) * s.H * s.W, s, f0, len, j_lo / 2,
+                          j_hi / 2);
         for (int64_t k0 = k_lo; k0 < k_hi; k0 += kv_channels)
-          for (int64_t j0 = 0; j0 < J; j0 += ks.cjb) {
+          for (int64_t j0 = j_lo; j0 < j_hi; j0 += ks.cjb) {
             const int kv = static_cast<int>(std::min<int64_t>(ks.ckv, (Kpad - k0) / L));
             const int jb = static_cast<int>(std::min<int64_t>(ks.cjb, J - j0));
             WgradChannelTile<T> a{dyt + k0, ut, &j0, &zero, &zero, &len, 1, ldt, Kpad,
@@ -289,9 +297,10 @@ void patch_conv_backward_weight(T* dw, const T* x, const T* dy, const ConvShape&
     }
     // dw (Kg, J) += the partial sums (J, Kpad) added in order and transposed, per group, in
     // ranges of 64 pairs (after the barrier of the loop above).
+    const int64_t blocks = ceil_div(J, 64);
 #pragma omp for schedule(static)
-    for (int64_t b = 0; b < s.groups * jranges; ++b) {
-      const int64_t g = b / jranges, j0 = b % jranges * 64, rows = std::min<int64_t>(64, J - j0);
+    for (int64_t b = 0; b < s.groups * blocks; ++b) {
+      const int64_t g = b / blocks, j0 = b % blocks * 64, rows = std::min<int64_t>(64, J - j0);
       T* sum = sums.get() + g * S * part + j0 * Kpad;
       for (int64_t seg = 1; seg < S; ++seg)
         for (int64_t i = 0; i < rows * Kpad; ++i) sum[i] += sum[seg * part + i];

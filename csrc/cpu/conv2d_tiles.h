@@ -247,6 +247,7 @@ ConvKernels<typename V::type> make_conv_kernels() {
   t.cjb = CJB;
   t.transpose = &V::transpose;
   static_assert(KB % 2 == 0, "the zipped panel tile pairs rows");
+  static_assert(CJB % 2 == 0, "the patch weight gradient splits the (c, a, b) pairs by blocks");
   t.panel_tile = &panel_tile<V, KB, NV>;
   t.unzip = &unzip_row<V>;
   [&]<int... I>(std::integer_sequence<int, I...>) {
