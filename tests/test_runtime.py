@@ -54,3 +54,35 @@ def test_thread_count_setting():
             fastseg.set_num_threads(0)
     finally:
         fastseg.set_num_threads(before)
+
+
+REUSE_PROBE = r"""
+import resource, sys
+import numpy as np
+import fastseg
+print(fastseg.set_memory_reuse(sys.argv[1] == "1"))
+def faults_of_a_large_array():
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    a = np.ones(80 << 20, dtype=np.uint8)  # 80 MB: above glibc's largest heap threshold
+    del a
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+print(faults_of_a_large_array(), faults_of_a_large_array())
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's allocator")
+def test_memory_reuse_keeps_large_blocks():
+    """With set_memory_reuse(True) an 80 MB array freed and allocated again reuses the heap's pages
+    (no page faults the second time); glibc's defaults map and unmap it every time. Run in fresh
+    processes: the setting is process-wide."""
+    def faults(keep):
+        out = subprocess.run([sys.executable, "-c", REUSE_PROBE, keep], capture_output=True,
+                             text=True, check=True).stdout.split()
+        return out[0] == "True", int(out[1]), int(out[2])
+
+    supported, first, second = faults("1")
+    if not supported:
+        pytest.skip("an allocator without glibc's mallopt")
+    assert first >= 16 and second <= first // 8, (first, second)
+    _, first, second = faults("0")
+    assert second >= first // 2, (first, second)  # the probe tells the two apart

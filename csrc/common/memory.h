@@ -6,8 +6,9 @@ namespace fastseg {
 // glibc returns large freed blocks to the OS (mmap'd arrays are unmapped, the heap top is
 // trimmed); a training step that frees and reallocates hundreds of MB of activations then pays
 // a page fault on every page it touches again, every step. With `keep` true, freed memory stays
-// in the heap for reuse (blocks up to 32 MiB, glibc's limit, come from the heap; the heap is not
-// trimmed); false restores glibc's defaults. Returns whether the allocator supports it (glibc).
+// in the heap for reuse (blocks of any size come from the heap, none is mapped on its own; the
+// heap is not trimmed); false restores glibc's defaults. Returns whether the allocator supports
+// it (glibc).
 bool set_memory_reuse(bool keep);
 
 }  // namespace fastseg
