@@ -73,11 +73,11 @@ void unzip_patches(T* rows, int64_t ld, const T* xg, const ConvShape& s, int64_t
   }
 }
 
-// ut[(f - f0)*ldu + 2*ca + b] = x[c, R*i + a, 2j + b] for the pixels f = i*Q + j in
-// [f0, f0 + len) and the pairs ca = c*R + a in [ca0, ca1): the patches of the image xg (Cg, H, W) transposed,
-// one row per pixel, its elements in the order of the weights' (c, a, b). It streams x from
-// memory or L3: neither an 8 x 8 register transpose of the pairs nor a prefetch of the next
-// chunk made it measurably faster than these scalar copies.
+// ut[(f - f0)*ldu + 2*ca + b] = x[c, R*i + a, 2j + b] for the pixels f = i*Q + j in [f0, f0 + len)
+// and the pairs ca = c*R + a in [ca0, ca1): the patches of the image xg (Cg, H, W) transposed, one
+// row per pixel, its elements in the order of the weights' (c, a, b). It streams x from memory or
+// L3: neither an 8 x 8 register transpose of the pairs nor a prefetch of the next chunk made it
+// measurably faster than these scalar copies.
 template <class T>
 void transpose_patches(T* ut, int64_t ldu, const T* xg, const ConvShape& s, int64_t f0,
                        int64_t len, int64_t ca0, int64_t ca1) {
@@ -231,15 +231,15 @@ void patch_conv_backward_input(T* dx, const T* dy, const T* w, const T* bias,
 
 // Weight gradient: the pixels of all images, flat, are cut into chunks of kPixels, and the chunks
 // into kSegments segments of consecutive chunks, each with a partial sum (J, Kpad) of its own. An
-// item (group, segment, range of output channels, range of pairs) transposes each chunk of dy
-// (its channels) into a panel dyt (pixel, channel) and the chunk's patches (its pairs) into a
-// panel ut (pixel, pair), both in its own cache, and runs the weight-gradient tile over them: lanes along output
-// channels, broadcasts from one row of ut per pixel. The partial sums are then added in order and
-// transposed into dw. The split into segments depends on the shape only: results do not depend on
-// the number of threads. Extra memory: kSegments copies of w, per thread the two panels.
+// item (group, segment, range of output channels, range of pairs) transposes each chunk of dy (its
+// channels) into a panel dyt (pixel, channel) and the chunk's patches (its pairs) into a panel ut
+// (pixel, pair), both in its own cache, and runs the weight-gradient tile over them: lanes along
+// output channels, broadcasts from one row of ut per pixel. The partial sums are then added in
+// order and transposed into dw. The split into segments depends on the shape only: results do not
+// depend on the number of threads. Extra memory: kSegments copies of w, per thread the two panels.
 // Against the conv2d path (one transposed dy per image shared by all threads, the patches
-// de-interleaved into rows read through 12 row pointers) the data of a chunk stays in the L2 of
-// the core that uses it: N1 C128->64 64x64, 2 threads, 1.65 -> 1.3-1.4 ms.
+// de-interleaved into rows read through 12 row pointers) the data of a chunk stays in the L2 of the
+// core that uses it: N1 C128->64 64x64, 2 threads, 1.65 -> 1.3-1.4 ms.
 template <class T>
 void patch_conv_backward_weight(T* dw, const T* x, const T* dy, const ConvShape& s) {
   const ConvKernels<T>& ks = conv_kernels<T>();
@@ -272,7 +272,7 @@ void patch_conv_backward_weight(T* dw, const T* x, const T* dy, const ConvShape&
       const int64_t kr = item / jranges % kranges, jr = item % jranges;
       const int64_t k_lo = kr * kvblocks / kranges * kv_channels;
       const int64_t k_hi = std::min(Kpad, (kr + 1) * kvblocks / kranges * kv_channels);
-      const int64_t j_lo = jr * jblocks / jranges * ks.cjb;  // even: cjb is
+      const int64_t j_lo = jr * jblocks / jranges * ks.cjb;  // even (cjb is): whole pairs ca
       const int64_t j_hi = std::min(J, (jr + 1) * jblocks / jranges * ks.cjb);
       T* dwt = sums.get() + gs * part;
       for (int64_t j = j_lo; j < j_hi; ++j)
