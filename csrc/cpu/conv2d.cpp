@@ -76,6 +76,18 @@ bool reads_input_directly(const ConvShape& s, int kb) {
          s.pad_left == 0 && s.pad_bottom <= 0 && s.pad_right <= 0;
 }
 
+// Columns of padded input that one output row reads, rows that tp output rows read, and the
+// columns of each stride_w phase of a buffer row, rounded up to a multiple of `align`.
+int64_t padded_cols(const ConvShape& s) {
+  return (s.Q - 1) * s.stride_w + (s.S - 1) * s.dil_w + 1;
+}
+int64_t buffer_rows(const ConvShape& s, int64_t tp) {
+  return (tp - 1) * s.stride_h + (s.R - 1) * s.dil_h + 1;
+}
+int64_t phase_cols(const ConvShape& s, int64_t align) {
+  return round_up(ceil_div(padded_cols(s), s.stride_w), align);
+}
+
 // `align` > 1 rounds the phase rows up to a multiple of it: with a buffer that starts on a cache
 // line, a row of whole lines makes the vectors of every tap with an even column offset aligned.
 InputView make_input_view(const ConvShape& s, int64_t tp, bool direct, int64_t align = 1) {
@@ -87,10 +99,10 @@ InputView make_input_view(const ConvShape& s, int64_t tp, bool direct, int64_t a
     v.wph = v.row_stride = s.W;
     v.c_stride = s.H * s.W;
   } else {
-    const int64_t wpad = (s.Q - 1) * s.stride_w + (s.S - 1) * s.dil_w + 1;
-    v.wph = round_up(ceil_div(wpad, s.stride_w), align);
+    const int64_t wpad = padded_cols(s);
+    v.wph = phase_cols(s, align);
     v.row_stride = s.stride_w * v.wph;
-    v.rows = (tp - 1) * s.stride_h + (s.R - 1) * s.dil_h + 1;
+    v.rows = buffer_rows(s, tp);
     v.c_stride = v.rows * v.row_stride;
     v.colsrc.resize(v.row_stride);
     for (int64_t f = 0; f < s.stride_w; ++f)
@@ -127,9 +139,7 @@ InputView make_input_view(const ConvShape& s, int64_t tp, bool direct, int64_t a
 int64_t input_buffer_bytes(const ConvShape& s, int64_t tp, size_t elem, bool direct,
                            int64_t align = 1) {
   if (direct) return 0;
-  const int64_t wpad = (s.Q - 1) * s.stride_w + (s.S - 1) * s.dil_w + 1;
-  const int64_t rows = (tp - 1) * s.stride_h + (s.R - 1) * s.dil_h + 1;
-  return s.Cg() * rows * s.stride_w * round_up(ceil_div(wpad, s.stride_w), align) *
+  return s.Cg() * buffer_rows(s, tp) * s.stride_w * phase_cols(s, align) *
          static_cast<int64_t>(elem);
 }
 
@@ -743,11 +753,12 @@ void conv2d_forward(T* y, const T* x, const T* w, const T* bias, const ConvShape
                   threads_for(double(wp.size())));
   const int nt = threads_for(conv_flops(s));
   const bool direct = reads_input_directly(s, ks.kb);
-  const int64_t wpad = (s.Q - 1) * s.stride_w + (s.S - 1) * s.dil_w + 1;  // row_stride unaligned
-  const bool flat = !direct && s.stride_h == 1 && s.stride_w == 1 && use_flat_rows(s.Q, wpad, L);
+  // Flat rows are judged on the unaligned row stride (padded_cols at unit strides).
+  const bool flat = !direct && s.stride_h == 1 && s.stride_w == 1 &&
+                    use_flat_rows(s.Q, padded_cols(s), L);
   // Rows of at least 4 lines start on a line (at most 25% more buffer): dev micro-benchmark of
   // the AVX-512 8 x 3 tile, 3x3 taps over 64 channels, 176 -> 184 GFLOP/s on hot rows.
-  const bool aligned = !direct && !flat && ceil_div(wpad, s.stride_w) >= 4 * line_elements<T>();
+  const bool aligned = !direct && !flat && phase_cols(s, 1) >= 4 * line_elements<T>();
   const int64_t align = aligned ? line_elements<T>() : 1;
   const RowTiles tiles = balanced_row_tiles(s.P, s.N * s.groups, nt, [&](int64_t t) {
     return input_buffer_bytes(s, t, sizeof(T), direct, align) <= kBufferBudget;
@@ -755,18 +766,17 @@ void conv2d_forward(T* y, const T* x, const T* w, const T* bias, const ConvShape
   const InputView v = make_input_view(s, tiles.max_rows, direct, align);
   const int64_t ntiles = tiles.count, items = s.N * s.groups * ntiles;
   const int64_t flat_tile = round_up(v.tp * v.row_stride, L);  // one output plane of a tile
-  const int64_t per_thread = round_up(
-      v.buffer_size(s) + (flat ? flat_slack((s.S - 1) * s.dil_w, L) + ks.kb * flat_tile : 0),
-      line_elements<T>());
-  const LineArray<T> bufs = line_array<T>(nt * per_thread, true);
+  const int64_t slack = flat ? flat_slack((s.S - 1) * s.dil_w, L) : 0;
+  // Per thread: the buffer, then (flat) its slack and the output tile.
+  const ThreadSlices<T> bufs(nt, v.buffer_size(s) + slack + (flat ? ks.kb * flat_tile : 0), true);
   std::vector<Vectors> vls(nt);
   for (Vectors& vl : vls) vl.reserve(flat ? ceil_div(flat_tile, L) : vectors_per_tile(v.tp, s.Q, L));
 
 #pragma omp parallel num_threads(nt)
   {
     const int tid = omp_get_thread_num();
-    T* buf = bufs.get() + tid * per_thread;
-    T* tile = bufs.get() + (tid + 1) * per_thread - ks.kb * flat_tile;
+    T* buf = bufs[tid];
+    T* tile = buf + v.buffer_size(s) + slack;
     Vectors& vl = vls[tid];
 #pragma omp for schedule(static)
     for (int64_t item = 0; item < items; ++item) {

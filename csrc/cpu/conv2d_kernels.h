@@ -143,8 +143,7 @@ inline int64_t unaliased_ld(int64_t n, int64_t elem_bytes) {
 // Arrays whose first element starts a 64-byte line, for the operands the tiles load as vectors:
 // a 512-bit load that straddles two lines costs two, and malloc's large blocks start 16 bytes
 // into a line (dev micro-benchmark of the 2 x 12 weight-gradient tile on L1-resident rows:
-// 168-174 GFLOP/s unaligned, 181-191 aligned). Per-thread slices of such an array keep the
-// alignment when their size is a multiple of line_elements<T>().
+// 168-174 GFLOP/s unaligned, 181-191 aligned).
 struct FreeArray {
   void operator()(void* p) const { std::free(p); }
 };
@@ -162,6 +161,19 @@ LineArray<T> line_array(int64_t n, bool zeroed) {
   if (zeroed) std::fill(p, p + n, T(0));
   return LineArray<T>(p);
 }
+
+// One slice of n elements per thread (panels, buffers), each starting on a 64-byte line.
+template <class T>
+class ThreadSlices {
+ public:
+  ThreadSlices(int threads, int64_t n, bool zeroed)
+      : stride_(round_up(n, line_elements<T>())), data_(line_array<T>(threads * stride_, zeroed)) {}
+  T* operator[](int thread) const { return data_.get() + thread * stride_; }
+
+ private:
+  int64_t stride_;
+  LineArray<T> data_;
+};
 
 // w (groups * Kg, J) packed per group and block of kb rows, for tiles that broadcast kb weights
 // per step: block (g, k0) is (J, width) at wp + (g * Kp + k0) * J, holding rows k0 + [0, width)

@@ -47,12 +47,11 @@ double patch_flops(const ConvShape& s) { return 2.0 * s.N * s.K * s.Cg() * s.R *
 template <class T, class Body>
 void for_each_item(const ConvShape& s, int64_t groups_v, int64_t panel_size, Body body) {
   const int nt = threads_for(patch_flops(s));
-  const int64_t stride = round_up(panel_size, line_elements<T>());
-  const LineArray<T> panels = line_array<T>(nt * stride, true);
+  const ThreadSlices<T> panels(nt, panel_size, true);
   const int64_t items = s.N * s.groups * groups_v;
 #pragma omp parallel for num_threads(nt) schedule(static)
   for (int64_t item = 0; item < items; ++item)
-    body(panels.get() + omp_get_thread_num() * stride, item / (s.groups * groups_v),
+    body(panels[omp_get_thread_num()], item / (s.groups * groups_v),
          item / groups_v % s.groups, item % groups_v);
 }
 
@@ -258,11 +257,10 @@ void patch_conv_backward_weight(T* dw, const T* x, const T* dy, const ConvShape&
   const int64_t kranges = std::min(kvblocks, splits);
   const int64_t jranges = std::min(jblocks, ceil_div(splits, kranges));
   const LineArray<T> sums = line_array<T>(parts * part, false);
-  const int64_t panel = round_up(kPixels * (ldt + ldu), line_elements<T>());
-  const LineArray<T> panels = line_array<T>(nt * panel, false);
+  const ThreadSlices<T> panels(nt, kPixels * (ldt + ldu), false);
 #pragma omp parallel num_threads(nt)
   {
-    T* dyt = panels.get() + omp_get_thread_num() * panel;
+    T* dyt = panels[omp_get_thread_num()];
     T* ut = dyt + kPixels * ldt;
     // The transposition never writes dyt's padding channels: zeroed once, by their thread.
     for (int64_t i = 0; i < kPixels; ++i) std::fill(dyt + i * ldt + Kg, dyt + i * ldt + Kpad, T(0));

@@ -182,8 +182,7 @@ void gram_forward(T* g, const T* f, int64_t N, int64_t C, int64_t H, int64_t W, 
   const int64_t ntiles = tri.size(), items = N * S * ntiles, gt_size = C * tri.Cpad;
   const int nt = threads_for(double(N) * C * C * H * W);  // the triangle's flops
   std::unique_ptr<T[]> gt(new T[N * S * gt_size]);  // zeroed by the tiles (run)
-  const int64_t panel = round_up(tri.panel_size(), line_elements<T>());
-  const LineArray<T> panels = line_array<T>(nt * panel, true);
+  const ThreadSlices<T> panels(nt, tri.panel_size(), true);
 
   // Each thread takes a contiguous range of the (sample, segment, tile) items and transposes its
   // own chunks: no barrier until the triangles are complete (barriers are costly on busy cores).
@@ -194,7 +193,7 @@ void gram_forward(T* g, const T* f, int64_t N, int64_t C, int64_t H, int64_t W, 
     thread_range(items, tid, omp_get_num_threads(), &begin, &end);
     for (int64_t ns = begin / ntiles; ns * ntiles < end; ++ns) {
       const int64_t n = ns / S, s = ns % S;
-      tri.run(gt.get() + ns * gt_size, f + n * C * pl.HW, panels.get() + tid * panel,
+      tri.run(gt.get() + ns * gt_size, f + n * C * pl.HW, panels[tid],
               s * pl.chunks() / S, (s + 1) * pl.chunks() / S,
               std::max<int64_t>(begin - ns * ntiles, 0), std::min(end - ns * ntiles, ntiles));
     }
@@ -225,8 +224,7 @@ void gram_backward_input(T* df, const T* f, const T* dg, int64_t N, int64_t C, i
   // output rows starting at k0, (C, kb) at offset k0 * C.
   std::vector<T> sp(N * C * C);
   const int nt = threads_for(2.0 * N * C * C * HW);
-  const int64_t panel_stride = round_up(pl.size(), line_elements<T>());
-  const LineArray<T> panels = line_array<T>(nt * panel_stride, true);
+  const ThreadSlices<T> panels(nt, pl.size(), true);
 
 #pragma omp parallel num_threads(nt)
   {
@@ -241,7 +239,7 @@ void gram_backward_input(T* df, const T* f, const T* dg, int64_t N, int64_t C, i
     // Items (sample, chunk, block of kb rows of dF), chunk-major: a thread packs each chunk of
     // its range once.
     const int tid = omp_get_thread_num();
-    T* panel = panels.get() + tid * panel_stride;
+    T* panel = panels[tid];
     const T* xp[ConvKernels<T>::kMax];
     T* yp[ConvKernels<T>::kMax];
     int ln[ConvKernels<T>::kMax];

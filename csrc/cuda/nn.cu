@@ -53,7 +53,8 @@ __global__ void bn_forward_kernel(T* y, const T* x, const T* mean, const T* invs
   }
 }
 
-// The output gradient that reaches the normalisation: dy, masked by y > 0 after a fused ReLU.
+// The output gradient that reaches the normalisation: dy, zeroed where y <= 0 after a fused
+// ReLU (a NaN y passes dy).
 template <class T>
 __device__ inline double reaching(const T* dy, const T* y, int64_t i) {
   return y && y[i] <= T(0) ? 0.0 : double(dy[i]);  // a NaN y passes dy, as in torch
