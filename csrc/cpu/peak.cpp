@@ -37,7 +37,7 @@ double fma_peak_gflops(double seconds) {
     sink += k.fma_chains_f32(iters);
     const double dt = now() - t0;
     g_sink = sink;
-    best = std::max(best, 2.0 * 16 * k.lanes_f32 * double(iters) * nt / dt / 1e9);
+    best = std::max(best, 2.0 * k.chains * k.lanes_f32 * double(iters) * nt / dt / 1e9);
     if (dt < 0.05) iters *= 2;
   }
   return best;

@@ -4,10 +4,11 @@
 
 namespace fastseg::cpu {
 
-// Per-ISA FMA loop: `iters` rounds of 16 independent vector FMA chains; returns a value that
-// depends on every chain (so that nothing is optimised away).
+// Per-ISA FMA loop: `iters` rounds of `chains` independent vector FMA chains; returns a value
+// that depends on every chain (so that nothing is optimised away).
 struct PeakKernels {
   int lanes_f32;
+  int chains;
   float (*fma_chains_f32)(int64_t iters);
 };
 const PeakKernels& peak_kernels_portable();

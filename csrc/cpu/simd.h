@@ -27,6 +27,7 @@ template <class T>
 struct Portable {
   using type = T;
   static constexpr int lanes = 4;
+  static constexpr int registers = 16;  // vector registers of the baseline ISA (SSE2)
   struct V { T v[lanes]; };
   static V zero() { return set1(T(0)); }
   static V set1(T a) { V r; for (int i = 0; i < lanes; ++i) r.v[i] = a; return r; }
@@ -69,6 +70,7 @@ template <>
 struct Avx2<float> {
   using type = float;
   static constexpr int lanes = 8;
+  static constexpr int registers = 16;
   using V = __m256;
   static __m256i mask(int n) {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
@@ -125,6 +127,7 @@ template <>
 struct Avx2<double> {
   using type = double;
   static constexpr int lanes = 4;
+  static constexpr int registers = 16;
   using V = __m256d;
   static __m256i mask(int n) {
     return _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), _mm256_setr_epi64x(0, 1, 2, 3));
@@ -174,6 +177,7 @@ template <>
 struct Avx512<float> {
   using type = float;
   static constexpr int lanes = 16;
+  static constexpr int registers = 32;
   using V = __m512;
   static __mmask16 mask(int n) { return static_cast<__mmask16>((1u << n) - 1u); }
   static V zero() { return _mm512_setzero_ps(); }
@@ -228,6 +232,7 @@ template <>
 struct Avx512<double> {
   using type = double;
   static constexpr int lanes = 8;
+  static constexpr int registers = 32;
   using V = __m512d;
   static __mmask8 mask(int n) { return static_cast<__mmask8>((1u << n) - 1u); }
   static V zero() { return _mm512_setzero_pd(); }
