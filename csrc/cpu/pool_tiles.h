@@ -346,9 +346,16 @@ void avg_row(const PoolRow<typename V::type>& a) {
   for (int64_t j = 0; j < full; j += L) {
     const int64_t c = a.col0 + j * a.sw;
     Vec sum = V::zero();
-    for (int64_t r = 0; r < a.nrows; ++r)
-      for (int64_t t = 0; t < a.kw; ++t)
-        sum = V::add(sum, load_strided<V, Stride>(a.rows[r] + c + t, a.sw));
+    for (int64_t r = 0; r < a.nrows; ++r) {
+      int64_t t = 0;
+      if constexpr (Stride == kStride2)  // taps t, t + 1: the even and odd lanes of one split
+        for (; t + 1 < a.kw; t += 2) {
+          Vec e, o;
+          split2<V>(a.rows[r] + c + t, e, o);
+          sum = V::add(V::add(sum, e), o);
+        }
+      for (; t < a.kw; ++t) sum = V::add(sum, load_strided<V, Stride>(a.rows[r] + c + t, a.sw));
+    }
     V::store(a.y + j, PoolOps<V>::div(sum, a.divisor));
   }
   for (int64_t j = full; j < a.count; ++j) {
