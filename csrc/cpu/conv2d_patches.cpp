@@ -199,9 +199,14 @@ void patch_conv_backward_input(T* dx, const T* dy, const T* w, const T* bias,
       const int64_t kn = std::min(kc, Kg - k0);
       for (int64_t k = 0; k < kn; ++k) {
         const T* src = dy + (n * s.K + g * Kg + k0 + k) * PQ;
-        for (int64_t r = 0; r < nrun; ++r)
+        for (int64_t r = 0; r < nrun; ++r) {
+          // The rows are PQ apart, too many streams for the hardware prefetcher: fetch the next
+          // item's pixels (the next ldp of the plane) while this one computes.
+          __builtin_prefetch(src + run[3 * r + 1] + ldp);
+          __builtin_prefetch(src + run[3 * r + 1] + run[3 * r + 2] - 1 + ldp);
           std::memcpy(panel + k * ldp + run[3 * r], src + run[3 * r + 1],
                       run[3 * r + 2] * sizeof(T));
+        }
       }
       for (int64_t a = 0; a < R; ++a)
         for (int64_t mb = 0; mb < mblocks; ++mb) {
