@@ -171,19 +171,27 @@ void panel_tile(const PanelTile<typename V::type>& a) {
   using T = typename V::type;
   using Vec = typename V::V;
   constexpr int L = V::lanes;
+  // Every loop over k and v is unrolled, so that acc is only ever indexed by constants and stays
+  // in registers from the bias to the stores (a runtime bound on the rows had GCC keep acc on
+  // the stack around the reduction: ~120 cycles per call, 15% of the up-convolution's time).
   Vec acc[KB][NV];
+#pragma GCC unroll 16
   for (int k = 0; k < KB; ++k) {
     const int row = a.zip ? k / 2 : k;
-    const Vec b = a.bias && row < a.rows ? V::set1(a.bias[row]) : V::zero();
+    const Vec b = V::set1(a.bias && row < a.rows ? a.bias[row] : T(0));
+#pragma GCC unroll 16
     for (int v = 0; v < NV; ++v) acc[k][v] = b;
   }
   const T* w = a.w;
   const T* p = a.panel;
   for (int64_t i = 0; i < a.n; ++i, w += KB, p += a.ldp) {
     Vec xv[NV];
+#pragma GCC unroll 16
     for (int v = 0; v < NV; ++v) xv[v] = V::load(p + v * L);
+#pragma GCC unroll 16
     for (int k = 0; k < KB; ++k) {
       const Vec wk = V::set1(w[k]);
+#pragma GCC unroll 16
       for (int v = 0; v < NV; ++v) acc[k][v] = V::fma(wk, xv[v], acc[k][v]);
     }
   }
@@ -194,13 +202,17 @@ void panel_tile(const PanelTile<typename V::type>& a) {
     if (n == L) V::store(y, out);
     else V::store_partial(y, out, n);
   };
+#pragma GCC unroll 16
   for (int v = 0; v < NV; ++v) {
     if (!a.zip) {
-      for (int k = 0; k < KB && k < a.rows; ++k)
-        put(a.y[2 * v] + k * a.y_kstride, acc[k][v], a.count[2 * v]);
+#pragma GCC unroll 16
+      for (int k = 0; k < KB; ++k)
+        if (k < a.rows) put(a.y[2 * v] + k * a.y_kstride, acc[k][v], a.count[2 * v]);
       continue;
     }
-    for (int m = 0; m < KB / 2 && m < a.rows; ++m) {
+#pragma GCC unroll 16
+    for (int m = 0; m < KB / 2; ++m) {
+      if (m >= a.rows) continue;
       Vec lo, hi;
       V::zip(acc[2 * m][v], acc[2 * m + 1][v], lo, hi);
       put(a.y[2 * v] + m * a.y_kstride, lo, 2 * a.count[2 * v]);
