@@ -2,11 +2,21 @@
 
 #include <cstdlib>  // defines __GLIBC__ with glibc
 
+#include <unistd.h>
+
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
 
 namespace fastseg {
+
+int64_t l2_cache_bytes() {
+#if defined(_SC_LEVEL2_CACHE_SIZE)
+  const long bytes = sysconf(_SC_LEVEL2_CACHE_SIZE);
+  if (bytes > 0) return bytes;
+#endif
+  return 0;
+}
 
 bool set_memory_reuse(bool keep) {
 #if defined(__GLIBC__)

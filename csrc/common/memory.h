@@ -1,7 +1,12 @@
 // Process-wide allocator setting for training loops.
 #pragma once
+#include <cstdint>
 
 namespace fastseg {
+
+// Bytes of one core's L2 cache as the C library reports it (glibc reads cpuid on x86), or 0
+// where it does not know.
+int64_t l2_cache_bytes();
 
 // glibc returns large freed blocks to the OS (mmap'd arrays are unmapped, the heap top is
 // trimmed); a training step that frees and reallocates hundreds of MB of activations then pays
