@@ -2,7 +2,9 @@
 
 #include <cstdlib>  // defines __GLIBC__ with glibc
 
-#include <unistd.h>
+#if __has_include(<unistd.h>)
+#include <unistd.h>  // sysconf
+#endif
 
 #if defined(__GLIBC__)
 #include <malloc.h>

@@ -454,7 +454,6 @@ template <class V>
 bool gather2x2_row(typename V::type* dx, const typename V::type* x0, const typename V::type* x1,
                    const int64_t* idx, int64_t count, int64_t base, int64_t W) {
   using Ops = PoolOps<V>;
-  using T = typename V::type;
   constexpr int L = V::lanes;
   int64_t i = 0;
   for (; i + L <= count; i += L) {
