@@ -109,9 +109,12 @@ struct ConvKernels {
   static constexpr int kMax = 12, kMaxLanes = 16;
   int lanes;     // elements per vector
   int kb, nv;    // forward tile for full blocks; tails use smaller entries
+  // Widest tile for kb output channels, wide[kb - 1] vectors: as many accumulators as the full
+  // tile where the registers hold them and one vector per tile column (a single channel: 12).
+  int wide[kMax];
   int pkb, pjb;  // weight-gradient tile, lanes along pixels
   int ckv, cjb;  // weight-gradient and forward tiles with lanes along output channels
-  void (*tile[kMax][kMax][2])(const ConvTile<T>&);                // [KB-1][NV-1][masked]
+  void (*tile[kMax][kMax][2])(const ConvTile<T>&);                // [KB-1][NV-1 < wide][masked]
   void (*wgrad_pixel[kMax][kMax])(const WgradPixelTile<T>&);      // [KB-1][JB-1]
   void (*wgrad_channel[kMax][kMax])(const WgradChannelTile<T>&);  // [KV-1][JB-1]
   void (*channel_tile[kMax][kMax])(const ConvChannelTile<T>&);    // [KV-1][JB-1]
