@@ -794,24 +794,31 @@ void conv2d_forward(T* y, const T* x, const T* w, const T* bias, const ConvShape
     T* buf = bufs[tid];
     T* tile = buf + v.buffer_size(s) + slack;
     Vectors& vl = vls[tid];
+    int64_t listed = 0;  // rows of the tile that vl lists (tiles have at most two heights)
 #pragma omp for schedule(static)
     for (int64_t item = 0; item < items; ++item) {
       const int64_t n = item / (s.groups * ntiles), g = item / ntiles % s.groups;
       const int64_t p0 = tiles.begin(item % ntiles), p1 = tiles.begin(item % ntiles + 1);
       const T* xg = x + (n * s.C + g * Cg) * s.H * s.W;
       if (!v.direct) fill_input_tile(buf, xg, s, v, p0, ks);
-      if (flat) list_flat(vl, (p1 - p0) * v.row_stride, L);
-      else
-        vl.list(
-            p0, p1, s.Q, L, [&](int64_t p, int64_t q) { return v.x_offset(s, p, p0, q); },
-            [&](int64_t p, int64_t q) { return p * s.Q + q; });
+      // The vectors of rows [0, p1 - p0) of the tile, offsets from the tile's first row (x and
+      // y are advanced to it below): the same list for every tile of the same height.
+      if (p1 - p0 != listed) {
+        listed = p1 - p0;
+        if (flat) list_flat(vl, listed * v.row_stride, L);
+        else
+          vl.list(
+              0, listed, s.Q, L, [&](int64_t p, int64_t q) { return v.x_offset(s, p, 0, q); },
+              [&](int64_t p, int64_t q) { return p * s.Q + q; });
+      }
+      const T* xt = v.direct ? xg + v.x_offset(s, p0, 0, 0) : buf;
       for (int64_t k0 = 0; k0 < Kg; k0 += ks.kb) {
         const int kb = static_cast<int>(std::min<int64_t>(ks.kb, Kg - k0));
         T* yk = y + (n * s.K + g * Kg + k0) * s.P * s.Q;
         ConvTile<T> a{wp.data() + (g * Kg + k0) * Cg * RS, v.offs.data(), Cg * RS,
                       flat ? flat_tile : s.P * s.Q, bias ? bias + g * Kg + k0 : nullptr,
                       nullptr, nullptr, nullptr, relu};
-        run_tiles(ks, a, kb, v.direct ? xg : buf, flat ? tile : yk, vl);
+        run_tiles(ks, a, kb, xt, flat ? tile : yk + p0 * s.Q, vl);
         if (flat)
           copy_flat_rows(yk + p0 * s.Q, s.P * s.Q, s.Q, tile, flat_tile, v.row_stride, p1 - p0,
                          s.Q, kb);
