@@ -1,4 +1,4 @@
-// Process-wide allocator setting for training loops.
+// Process-wide allocator setting for training loops, and the cache size the kernels plan for.
 #pragma once
 #include <cstdint>
 

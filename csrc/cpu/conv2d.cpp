@@ -272,7 +272,8 @@ void run_tiles(const ConvKernels<T>& ks, ConvTile<T> a, int kb, const T* xbase, 
   a.lanes = ln;
   for (int64_t i = 0; i < vl.n;) {
     const bool masked = i >= vl.nfull;
-    const int nv = static_cast<int>(std::min<int64_t>(ks.wide[kb - 1], (masked ? vl.n : vl.nfull) - i));
+    const int64_t left = (masked ? vl.n : vl.nfull) - i;
+    const int nv = static_cast<int>(std::min<int64_t>(ks.wide[kb - 1], left));
     for (int u = 0; u < nv; ++u) {
       xp[u] = xbase + vl.x_off[i + u];
       yp[u] = ybase + vl.y_off[i + u];

@@ -277,11 +277,15 @@ ConvKernels<typename V::type> make_conv_kernels() {
   [&]<int... I>(std::integer_sequence<int, I...>) {
     ((t.wide[I] = wide_vectors<V>(I + 1, KB * NV)), ...);
   }(std::make_integer_sequence<int, KB>{});
+  static_assert(wide_vectors<V>(KB, KB * NV) == NV, "the full tile is the widest of KB channels");
+  const auto add_tile = [&]<int K, int N>() {  // only the shapes run_tiles can ask for
+    if constexpr (N <= wide_vectors<V>(K, KB * NV)) {
+      t.tile[K - 1][N - 1][0] = &conv_tile<V, K, N, false>;
+      t.tile[K - 1][N - 1][1] = &conv_tile<V, K, N, true>;
+    }
+  };
   [&]<int... I>(std::integer_sequence<int, I...>) {
-    ((wide_vectors<V>(I / kMax + 1, KB * NV) > I % kMax
-          ? (t.tile[I / kMax][I % kMax][0] = &conv_tile<V, I / kMax + 1, I % kMax + 1, false>,
-             t.tile[I / kMax][I % kMax][1] = &conv_tile<V, I / kMax + 1, I % kMax + 1, true>)
-          : nullptr), ...);
+    (add_tile.template operator()<I / kMax + 1, I % kMax + 1>(), ...);
   }(std::make_integer_sequence<int, KB * kMax>{});
   [&]<int... I>(std::integer_sequence<int, I...>) {
     ((t.wgrad_pixel[I / PJB][I % PJB] = &wgrad_pixel_tile<V, I / PJB + 1, I % PJB + 1>), ...);
